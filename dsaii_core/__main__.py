@@ -1,0 +1,3 @@
+from dsaii_core.cli import main
+
+main()

@@ -1,0 +1,513 @@
+"""The workspace's SQLite catalog: the one source of truth for classes, items, masks,
+provenance, decisions (with undo), jobs and benchmark runs.
+
+WAL mode and a busy timeout let several app sessions and a job worker share one workspace;
+every write is a short `BEGIN IMMEDIATE` transaction. Files are written before the row that
+names them and deleted after it, so a crash leaves at most an orphan file (see Workspace.repair).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from dsaii_core.errors import DsaiiError
+
+# Each entry upgrades the schema by one version; never edit a released entry, append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE classes (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        dirname TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL DEFAULT 'object' CHECK (kind IN ('object', 'texture')),
+        prompt TEXT,
+        negative_prompt TEXT,
+        settings TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL
+    );
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        class_id INTEGER NOT NULL REFERENCES classes(id),
+        role TEXT NOT NULL CHECK (role IN ('normal', 'anomaly')),
+        file TEXT NOT NULL UNIQUE,
+        sha256 TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        parent_id INTEGER REFERENCES items(id),
+        mask_id INTEGER REFERENCES masks(id),
+        defect TEXT,
+        origin TEXT NOT NULL,
+        seed INTEGER,
+        info TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE INDEX items_class_role ON items(class_id, role, status);
+    CREATE INDEX items_sha ON items(class_id, sha256);
+    CREATE TABLE masks (
+        id INTEGER PRIMARY KEY,
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        kind TEXT NOT NULL CHECK (kind IN ('object', 'anomaly')),
+        file TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        replaces INTEGER REFERENCES masks(id),
+        area REAL,
+        confidence REAL,
+        seed INTEGER,
+        params TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL
+    );
+    CREATE INDEX masks_item ON masks(item_id, kind, active);
+    CREATE TABLE provenance (
+        item_id INTEGER PRIMARY KEY REFERENCES items(id),
+        source_url TEXT, page_url TEXT, license TEXT, attribution TEXT,
+        engine TEXT, query TEXT, title TEXT, fetched_at REAL
+    );
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY,
+        class_id INTEGER REFERENCES classes(id),
+        target TEXT NOT NULL CHECK (target IN ('item', 'mask', 'class')),
+        target_id INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        old TEXT,
+        new TEXT,
+        user TEXT NOT NULL DEFAULT '',
+        at REAL NOT NULL,
+        undone_at REAL
+    );
+    CREATE TABLE bank_masks (
+        id INTEGER PRIMARY KEY,
+        file TEXT NOT NULL UNIQUE,
+        sha256 TEXT NOT NULL UNIQUE,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        area REAL NOT NULL,
+        source TEXT NOT NULL,
+        license TEXT,
+        defect TEXT,
+        created REAL NOT NULL
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        class_id INTEGER REFERENCES classes(id),
+        params TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL DEFAULT 'queued',
+        total INTEGER NOT NULL DEFAULT 0,
+        done INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        pid INTEGER,
+        heartbeat REAL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE TABLE job_items (
+        job_id INTEGER NOT NULL REFERENCES jobs(id),
+        key TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        result TEXT,
+        error TEXT,
+        PRIMARY KEY (job_id, key)
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        detector TEXT NOT NULL,
+        settings TEXT NOT NULL DEFAULT '{}',
+        maps_dir TEXT,
+        created REAL NOT NULL
+    );
+    CREATE TABLE run_metrics (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        class_name TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        value REAL,
+        PRIMARY KEY (run_id, class_name, metric)
+    );
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+NORMAL_STATUSES = ("candidate", "kept", "dropped", "deleted")
+ANOMALY_STATUSES = ("pending", "accepted", "rejected", "deleted")
+
+
+@dataclass(frozen=True)
+class ImageClass:
+    id: int
+    name: str
+    dirname: str
+    kind: str
+    prompt: str | None
+    negative_prompt: str | None
+    settings: dict
+
+    @property
+    def is_texture(self) -> bool:
+        return self.kind == "texture"
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    class_id: int
+    role: str
+    file: str
+    sha256: str
+    width: int
+    height: int
+    status: str
+    parent_id: int | None
+    mask_id: int | None
+    defect: str | None
+    origin: str
+    seed: int | None
+    info: dict
+
+
+@dataclass(frozen=True)
+class Mask:
+    id: int
+    item_id: int
+    kind: str
+    file: str
+    source: str
+    active: bool
+    replaces: int | None
+    area: float | None
+    confidence: float | None
+    seed: int | None
+    params: dict
+
+
+def _class(row: sqlite3.Row) -> ImageClass:
+    return ImageClass(row["id"], row["name"], row["dirname"], row["kind"], row["prompt"],
+                      row["negative_prompt"], json.loads(row["settings"]))
+
+
+def _item(row: sqlite3.Row) -> Item:
+    return Item(row["id"], row["class_id"], row["role"], row["file"], row["sha256"], row["width"],
+                row["height"], row["status"], row["parent_id"], row["mask_id"], row["defect"],
+                row["origin"], row["seed"], json.loads(row["info"]))
+
+
+def _mask(row: sqlite3.Row) -> Mask:
+    return Mask(row["id"], row["item_id"], row["kind"], row["file"], row["source"], bool(row["active"]),
+                row["replaces"], row["area"], row["confidence"], row["seed"], json.loads(row["params"]))
+
+
+class Catalog:
+    """Typed access to one workspace database; safe to share between threads."""
+
+    def __init__(self, path: Path, busy_timeout_s: float = 30.0):
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self.migrate()
+
+    # -- connection and transactions ---------------------------------------------------------
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A short write transaction; nested use joins the outer one."""
+        conn = self.db
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise DsaiiError(f"{self.path}: made by a newer DSAII Studio (schema {version} > {SCHEMA_VERSION})")
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction() as conn:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    # -- classes ------------------------------------------------------------------------------
+    def classes(self) -> list[ImageClass]:
+        return [_class(r) for r in self.db.execute("SELECT * FROM classes ORDER BY name")]
+
+    def find_class(self, name: str) -> ImageClass | None:
+        row = self.db.execute("SELECT * FROM classes WHERE name = ?", (name,)).fetchone()
+        return _class(row) if row else None
+
+    def class_by_id(self, class_id: int) -> ImageClass:
+        return _class(self.db.execute("SELECT * FROM classes WHERE id = ?", (class_id,)).fetchone())
+
+    def dirname_taken(self, dirname: str) -> bool:
+        return self.db.execute("SELECT 1 FROM classes WHERE lower(dirname) = lower(?)", (dirname,)).fetchone() is not None
+
+    def insert_class(self, name: str, dirname: str, kind: str) -> ImageClass:
+        with self.transaction() as conn:
+            cur = conn.execute("INSERT INTO classes (name, dirname, kind, created) VALUES (?, ?, ?, ?)",
+                               (name, dirname, kind, time.time()))
+        return self.class_by_id(cur.lastrowid)
+
+    def update_class(self, cls: ImageClass, user: str = "", **fields: Any) -> ImageClass:
+        """Change kind / prompt / negative_prompt / settings, logging the change for undo."""
+        allowed = {"kind", "prompt", "negative_prompt", "settings"}
+        if not set(fields) <= allowed:
+            raise ValueError(f"cannot update {set(fields) - allowed}")
+        with self.transaction() as conn:
+            for key, value in fields.items():
+                old = getattr(cls, key)
+                encode = json.dumps if key == "settings" else (lambda v: v)
+                conn.execute(f"UPDATE classes SET {key} = ? WHERE id = ?", (encode(value), cls.id))
+                self._log(conn, cls.id, "class", cls.id, key, encode(old), encode(value), user)
+        return self.class_by_id(cls.id)
+
+    # -- items --------------------------------------------------------------------------------
+    def insert_item(self, *, class_id: int, role: str, file: str, sha256: str, width: int, height: int,
+                    status: str, origin: str, parent_id: int | None = None, defect: str | None = None,
+                    seed: int | None = None, info: dict | None = None) -> Item:
+        now = time.time()
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO items (class_id, role, file, sha256, width, height, status, parent_id, defect,"
+                " origin, seed, info, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (class_id, role, file, sha256, width, height, status, parent_id, defect, origin, seed,
+                 json.dumps(info or {}), now, now))
+        return self.item(cur.lastrowid)
+
+    def item(self, item_id: int) -> Item:
+        row = self.db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
+            raise DsaiiError(f"no item with id {item_id}")
+        return _item(row)
+
+    def items(self, class_id: int | None = None, role: str | None = None,
+              statuses: tuple[str, ...] | None = None, parent_id: int | None = None) -> list[Item]:
+        """Items filtered by class, role, statuses and parent, in insertion order."""
+        where, args = ["1"], []
+        for column, value in (("class_id", class_id), ("role", role), ("parent_id", parent_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if statuses is not None:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        rows = self.db.execute(f"SELECT * FROM items WHERE {' AND '.join(where)} ORDER BY id", args)
+        return [_item(r) for r in rows]
+
+    def has_sha(self, class_id: int, sha256: str) -> bool:
+        return self.db.execute("SELECT 1 FROM items WHERE class_id = ? AND sha256 = ? AND status != 'deleted'",
+                               (class_id, sha256)).fetchone() is not None
+
+    def max_index(self, class_id: int, role: str) -> int:
+        """Highest numeric file stem used for a role in a class (-1 when none)."""
+        rows = self.db.execute("SELECT file FROM items WHERE class_id = ? AND role = ?", (class_id, role))
+        stems = [Path(r[0]).stem for r in rows]
+        return max((int(s) for s in stems if s.isdigit()), default=-1)
+
+    def set_item_fields(self, item_id: int, **fields: Any) -> Item:
+        """Update bookkeeping fields (mask_id, info, seed, defect) with no undo entry."""
+        allowed = {"mask_id", "info", "seed", "defect", "sha256", "width", "height"}
+        if not set(fields) <= allowed:
+            raise ValueError(f"cannot set {set(fields) - allowed}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        values = [json.dumps(v) if k == "info" else v for k, v in fields.items()]
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE items SET {sets}, updated = ? WHERE id = ?", (*values, time.time(), item_id))
+        return self.item(item_id)
+
+    def set_status(self, item_ids: list[int], status: str, user: str = "") -> int:
+        """Set the status of items (a user decision, logged for undo); returns how many changed."""
+        changed = 0
+        with self.transaction() as conn:
+            for item_id in item_ids:
+                row = conn.execute("SELECT class_id, role, status FROM items WHERE id = ?", (item_id,)).fetchone()
+                if row is None:
+                    raise DsaiiError(f"no item with id {item_id}")
+                allowed = NORMAL_STATUSES if row["role"] == "normal" else ANOMALY_STATUSES
+                if status not in allowed:
+                    raise DsaiiError(f"'{status}' is not a status of a {row['role']} item")
+                if row["status"] == status:
+                    continue
+                conn.execute("UPDATE items SET status = ?, updated = ? WHERE id = ?", (status, time.time(), item_id))
+                self._log(conn, row["class_id"], "item", item_id, "status", row["status"], status, user)
+                changed += 1
+        return changed
+
+    # -- masks --------------------------------------------------------------------------------
+    def insert_mask(self, *, item_id: int, kind: str, file: str, source: str, area: float | None = None,
+                    confidence: float | None = None, seed: int | None = None, params: dict | None = None,
+                    replaces: int | None = None, user: str = "") -> Mask:
+        """Add a mask; with `replaces`, the old one is deactivated. Logged for undo."""
+        with self.transaction() as conn:
+            if kind == "object" and replaces is None:
+                old = conn.execute("SELECT id FROM masks WHERE item_id = ? AND kind = 'object' AND active = 1",
+                                   (item_id,)).fetchone()
+                replaces = old["id"] if old else None
+            cur = conn.execute(
+                "INSERT INTO masks (item_id, kind, file, source, area, confidence, seed, params, replaces, created)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (item_id, kind, file, source, area, confidence, seed, json.dumps(params or {}), replaces, time.time()))
+            if replaces is not None:
+                conn.execute("UPDATE masks SET active = 0 WHERE id = ?", (replaces,))
+            class_id = conn.execute("SELECT class_id FROM items WHERE id = ?", (item_id,)).fetchone()[0]
+            self._log(conn, class_id, "mask", cur.lastrowid, "mask", replaces, cur.lastrowid, user)
+        return self.mask(cur.lastrowid)
+
+    def mask(self, mask_id: int) -> Mask:
+        row = self.db.execute("SELECT * FROM masks WHERE id = ?", (mask_id,)).fetchone()
+        if row is None:
+            raise DsaiiError(f"no mask with id {mask_id}")
+        return _mask(row)
+
+    def masks(self, item_id: int | None = None, kind: str | None = None, class_id: int | None = None,
+              active_only: bool = True) -> list[Mask]:
+        where, args = ["1"], []
+        if item_id is not None:
+            where.append("m.item_id = ?")
+            args.append(item_id)
+        if kind is not None:
+            where.append("m.kind = ?")
+            args.append(kind)
+        if class_id is not None:
+            where.append("i.class_id = ?")
+            args.append(class_id)
+        if active_only:
+            where.append("m.active = 1")
+        rows = self.db.execute(f"SELECT m.* FROM masks m JOIN items i ON i.id = m.item_id "
+                               f"WHERE {' AND '.join(where)} ORDER BY m.id", args)
+        return [_mask(r) for r in rows]
+
+    def delete_mask(self, mask_id: int, user: str = "") -> None:
+        """Deactivate a mask (kept on disk so it can be undone)."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT m.active, i.class_id FROM masks m JOIN items i ON i.id = m.item_id "
+                               "WHERE m.id = ?", (mask_id,)).fetchone()
+            if row is None or not row["active"]:
+                return
+            conn.execute("UPDATE masks SET active = 0 WHERE id = ?", (mask_id,))
+            self._log(conn, row["class_id"], "mask", mask_id, "mask", mask_id, None, user)
+
+    # -- decisions and undo -------------------------------------------------------------------
+    @staticmethod
+    def _log(conn: sqlite3.Connection, class_id: int | None, target: str, target_id: int, action: str,
+             old: Any, new: Any, user: str) -> None:
+        conn.execute("INSERT INTO decisions (class_id, target, target_id, action, old, new, user, at)"
+                     " VALUES (?,?,?,?,?,?,?,?)",
+                     (class_id, target, target_id, action, None if old is None else str(old),
+                      None if new is None else str(new), user, time.time()))
+
+    def history(self, class_id: int | None = None, limit: int = 50) -> list[dict]:
+        where, args = ("WHERE class_id = ?", [class_id]) if class_id is not None else ("", [])
+        rows = self.db.execute(f"SELECT * FROM decisions {where} ORDER BY id DESC LIMIT ?", [*args, limit])
+        return [dict(r) for r in rows]
+
+    def undo(self, class_id: int | None = None, user: str | None = None) -> dict | None:
+        """Revert the most recent decision not yet undone (of a class / user); returns it or None."""
+        where, args = ["undone_at IS NULL"], []
+        if class_id is not None:
+            where.append("class_id = ?")
+            args.append(class_id)
+        if user is not None:
+            where.append("user = ?")
+            args.append(user)
+        with self.transaction() as conn:
+            row = conn.execute(f"SELECT * FROM decisions WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT 1",
+                               args).fetchone()
+            if row is None:
+                return None
+            if row["target"] == "item":
+                conn.execute("UPDATE items SET status = ?, updated = ? WHERE id = ?",
+                             (row["old"], time.time(), row["target_id"]))
+            elif row["target"] == "class":
+                conn.execute(f"UPDATE classes SET {row['action']} = ? WHERE id = ?", (row["old"], row["target_id"]))
+            else:  # a mask was added (new set), replaced (old and new) or deleted (new empty)
+                if row["new"] is not None:
+                    conn.execute("UPDATE masks SET active = 0 WHERE id = ?", (int(row["new"]),))
+                if row["old"] is not None:
+                    conn.execute("UPDATE masks SET active = 1 WHERE id = ?", (int(row["old"]),))
+            conn.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (time.time(), row["id"]))
+        return dict(row)
+
+    # -- provenance ---------------------------------------------------------------------------
+    def set_provenance(self, item_id: int, **fields: Any) -> None:
+        columns = ("source_url", "page_url", "license", "attribution", "engine", "query", "title", "fetched_at")
+        values = [fields.get(c) for c in columns]
+        with self.transaction() as conn:
+            conn.execute(f"INSERT OR REPLACE INTO provenance (item_id, {', '.join(columns)}) "
+                         f"VALUES (?, {', '.join('?' * len(columns))})", (item_id, *values))
+
+    def provenance(self, item_id: int) -> dict:
+        row = self.db.execute("SELECT * FROM provenance WHERE item_id = ?", (item_id,)).fetchone()
+        return dict(row) if row else {}
+
+    # -- mask bank ----------------------------------------------------------------------------
+    def insert_bank_mask(self, *, file: str, sha256: str, width: int, height: int, area: float, source: str,
+                         license: str | None, defect: str | None) -> int | None:
+        """Add a bank mask; returns its id, or None when the same mask is already in the bank."""
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM bank_masks WHERE sha256 = ?", (sha256,)).fetchone():
+                return None
+            cur = conn.execute("INSERT INTO bank_masks (file, sha256, width, height, area, source, license, defect,"
+                               " created) VALUES (?,?,?,?,?,?,?,?,?)",
+                               (file, sha256, width, height, area, source, license, defect, time.time()))
+        return cur.lastrowid
+
+    def bank_masks(self) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM bank_masks ORDER BY id")]
+
+    # -- settings -----------------------------------------------------------------------------
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+
+    # -- summary ------------------------------------------------------------------------------
+    def counts(self) -> dict[int, dict[str, int]]:
+        """Per class id: counts of items by 'role:status' and of active masks of normals by kind."""
+        out: dict[int, dict[str, int]] = {c.id: {} for c in self.classes()}
+        for row in self.db.execute("SELECT class_id, role, status, COUNT(*) n FROM items GROUP BY 1, 2, 3"):
+            out.setdefault(row["class_id"], {})[f"{row['role']}:{row['status']}"] = row["n"]
+        # Masks of normal images only: a real anomaly's ground truth is not a stage of the pipeline.
+        for row in self.db.execute("SELECT i.class_id, m.kind, COUNT(*) n FROM masks m JOIN items i ON i.id = m.item_id"
+                                   " WHERE m.active = 1 AND i.role = 'normal' AND i.status != 'deleted' GROUP BY 1, 2"):
+            out.setdefault(row["class_id"], {})[f"mask:{row['kind']}"] = row["n"]
+        return out

@@ -1,0 +1,89 @@
+"""`python -m dsaii_core ...`: every phase headless, calling the same functions as the pages.
+
+User errors (DsaiiError) print one line and exit 1; bad usage exits 2 (click's convention).
+Phase modules add their commands through a `register(app)` function listed in PHASE_MODULES.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import typer
+from tqdm import tqdm
+
+from dsaii_core.errors import DsaiiError
+from dsaii_core.workspace import Workspace
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="DSAII Studio: build synthetic industrial-anomaly datasets and benchmark detectors.")
+
+# Modules that define `register(app)` to add a phase's commands.
+PHASE_MODULES: list[str] = []
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[float], None]]:
+    """A tqdm bar driven by a `progress(fraction)` callback, as core functions take."""
+    with tqdm(total=1000, desc=label, unit="‰", file=sys.stderr, leave=False) as bar:
+        def update(fraction: float) -> None:
+            bar.update(int(round(min(max(fraction, 0.0), 1.0) * 1000)) - bar.n)
+        yield update
+
+
+def echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+@app.command()
+def init(ws: Path = typer.Argument(..., help="Folder of the new workspace."),
+         demo: bool = typer.Option(False, "--demo", help="Fill it with the bundled demo data.")):
+    """Create a workspace (optionally with the demo classes)."""
+    from dsaii_core import demo as demo_data
+    workspace = Workspace.create(ws)
+    if demo:
+        with progress_bar("demo") as bar:
+            report = demo_data.build_demo(workspace, progress=bar)
+        typer.echo(report.summary())
+    typer.echo(f"workspace ready: {workspace.root}")
+
+
+@app.command("classes")
+def list_classes(ws: Path, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """List the classes of a workspace."""
+    workspace = Workspace.open(ws)
+    rows = [{"name": c.name, "folder": c.dirname, "kind": c.kind} for c in workspace.classes()]
+    if as_json:
+        echo_json(rows)
+    else:
+        for row in rows:
+            typer.echo(f"{row['name']}\t{row['kind']}\t{row['folder']}")
+
+
+@app.command()
+def status(ws: Path, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Counts per class and stage."""
+    from dsaii_core.stats import class_stats
+    workspace = Workspace.open(ws)
+    rows = [s.as_dict() for s in class_stats(workspace)]
+    if as_json:
+        echo_json(rows)
+        return
+    header = ["class", "kind", "normal", "candidate", "object_mask", "anomaly_mask", "anomaly", "accepted"]
+    typer.echo("\t".join(header))
+    for row in rows:
+        typer.echo("\t".join(str(row[h]) for h in header))
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    for module in PHASE_MODULES:
+        importlib.import_module(module).register(app)
+    try:
+        app(args=argv, prog_name="python -m dsaii_core")
+    except DsaiiError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)

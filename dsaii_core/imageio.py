@@ -1,0 +1,162 @@
+"""The one place that decodes and encodes images and masks.
+
+Everything that enters the workspace goes through `read_image` / `read_mask`, so limits
+(decompression bombs), odd modes (16-bit, CMYK, palette, alpha), EXIF orientation and
+broken files are handled once, with messages that name the file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from dsaii_core.atomic import atomic_write_bytes
+from dsaii_core.errors import DsaiiError
+
+DEFAULT_MAX_PIXELS = 50_000_000
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+# We enforce our own limit before decoding; PIL's warning / error would fire at other sizes.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def max_pixels() -> int:
+    """The pixel limit in force: DSAII_MAX_PIXELS from the environment, else 50 MP."""
+    return int(os.environ.get("DSAII_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+
+
+def is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def _open(source: Path | bytes, name: str, limit: int | None) -> Image.Image:
+    """Open, check the size against the limit, apply EXIF orientation and decode fully."""
+    try:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    except OSError as exc:
+        raise DsaiiError(f"{name}: cannot read file ({exc.strerror or exc})") from exc
+    if not data:
+        raise DsaiiError(f"{name}: empty file")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DsaiiError(f"{name}: not an image or an unsupported format") from exc
+    limit = max_pixels() if limit is None else limit
+    width, height = image.size
+    if width * height > limit:
+        raise DsaiiError(
+            f"{name}: {width}×{height} pixels is over the limit of {limit / 1e6:.0f} MP "
+            "(possible decompression bomb; raise DSAII_MAX_PIXELS if the image is genuine)")
+    if width < 1 or height < 1:
+        raise DsaiiError(f"{name}: image has no pixels")
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DsaiiError(f"{name}: truncated or corrupt image ({exc})") from exc
+    return image
+
+
+def _to_gray_float(image: Image.Image) -> np.ndarray:
+    """High-bit-depth single-channel modes as float in 0..255."""
+    array = np.asarray(image)
+    if image.mode == "F":
+        top = float(np.nanmax(array)) if array.size else 0.0
+        scale = 255.0 / top if top > 255 else (255.0 if top <= 1.0 else 1.0)
+        return np.nan_to_num(array, nan=0.0) * scale
+    return array.astype(np.float64) * (255.0 / 65535.0)
+
+
+def to_rgb_array(image: Image.Image) -> np.ndarray:
+    """An 8-bit H×W×3 RGB array from any PIL mode (alpha composited over white)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        gray = np.clip(np.rint(_to_gray_float(image)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def read_image(source: Path | bytes, name: str | None = None, *, limit: int | None = None) -> np.ndarray:
+    """Decode an image file (or its bytes) to an 8-bit H×W×3 RGB array.
+
+    Raises DsaiiError naming the file when it is empty, truncated, not an image or too large.
+    """
+    name = name or (str(source) if not isinstance(source, bytes) else "image")
+    return to_rgb_array(_open(source, name, limit))
+
+
+def binarize(mask: np.ndarray) -> np.ndarray:
+    """0/255 uint8 from any mask array: bool, 0/1, 0/255 or soft; threshold at half range."""
+    mask = np.asarray(mask)
+    if mask.ndim == 3:
+        mask = mask.max(axis=2)
+    if mask.dtype == bool:
+        return np.where(mask, 255, 0).astype(np.uint8)
+    if mask.dtype == np.uint8:
+        return np.where(mask >= 128, 255, 0).astype(np.uint8)
+    mask = mask.astype(np.float64)
+    top = 1.0 if mask.size == 0 or np.nanmax(mask) <= 1.0 else (255.0 if np.nanmax(mask) <= 255 else 65535.0)
+    return np.where(np.nan_to_num(mask) >= top / 2, 255, 0).astype(np.uint8)
+
+
+def _mask_gray(image: Image.Image) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return np.clip(_to_gray_float(image), 0, 255).astype(np.uint8)
+    if image.mode == "1":
+        return np.asarray(image.convert("L"))
+    if image.mode in ("RGBA", "LA", "PA", "P"):
+        rgba = np.asarray(image.convert("RGBA"))
+        colour = rgba[:, :, :3].max(axis=2)
+        # A mask drawn as opaque strokes on a transparent sheet: the alpha is the mask.
+        return np.minimum(colour, rgba[:, :, 3]) if colour.min() != colour.max() else rgba[:, :, 3]
+    return np.asarray(image.convert("RGB")).max(axis=2)
+
+
+def read_mask(source: Path | bytes, name: str | None = None, *, shape: tuple[int, int] | None = None,
+              resize: bool = False, limit: int | None = None) -> np.ndarray:
+    """Decode a mask to H×W uint8 with values 0/255 (soft masks thresholded at 128).
+
+    With `shape` = (height, width) of the image it belongs to, a mask of another size is an
+    error unless `resize` is true (then it is resized smoothly and thresholded).
+    """
+    name = name or (str(source) if not isinstance(source, bytes) else "mask")
+    gray = _mask_gray(_open(source, name, limit))
+    if shape is not None and gray.shape != tuple(shape):
+        if not resize:
+            raise DsaiiError(f"{name}: mask is {gray.shape[1]}×{gray.shape[0]} but its image is "
+                             f"{shape[1]}×{shape[0]}")
+        gray = np.asarray(Image.fromarray(gray).resize((shape[1], shape[0]), Image.BILINEAR))
+    return binarize(gray)
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """PNG bytes of an 8-bit RGB, grey or mask array; identical input gives identical bytes."""
+    array = np.ascontiguousarray(array)
+    if array.dtype != np.uint8:
+        raise ValueError(f"expected uint8, got {array.dtype}")
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def write_png(path: Path, array: np.ndarray) -> bytes:
+    """Encode `array` as PNG and write it atomically; returns the bytes written."""
+    data = encode_png(array)
+    atomic_write_bytes(path, data)
+    return data
+
+
+def thumbnail(array: np.ndarray, size: int = 256) -> np.ndarray:
+    """A copy no larger than size×size, aspect kept."""
+    image = Image.fromarray(array)
+    image.thumbnail((size, size), Image.BILINEAR)
+    return np.asarray(image)

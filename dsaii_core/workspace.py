@@ -1,0 +1,232 @@
+"""On-disk layout of a workspace and the only code that turns names into paths.
+
+    <workspace>/dsaii.sqlite
+    <workspace>/classes/<class>/normal|object_mask|anomaly_mask|anomaly/000.png
+    <workspace>/mask_bank/<source>/0000.png
+    <workspace>/cache/                       (safe to delete)
+
+Class names may be any text; `safe_dirname` makes the folder name, which can never leave
+the workspace. Files are written (atomically) before the catalog row that names them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dsaii_core import imageio
+from dsaii_core.atomic import atomic_write_bytes, remove_stale_temp_files, sha256_bytes
+from dsaii_core.catalog import Catalog, ImageClass, Item, Mask
+from dsaii_core.errors import DsaiiError
+
+DB_NAME = "dsaii.sqlite"
+FOLDERS = {"normal": "normal", "anomaly": "anomaly", "object": "object_mask", "anomaly_mask": "anomaly_mask"}
+KINDS = ("object", "texture")
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+MAX_NAME_CHARS = 64
+ORPHAN_GRACE_S = 300
+
+
+def safe_dirname(name: str) -> str:
+    """A folder name for any text: no separators, no dots at the ends, no reserved names, ≤64 chars."""
+    text = unicodedata.normalize("NFKC", name)
+    text = re.sub(r"[^\w\-. ]", "_", text, flags=re.UNICODE).strip(" .")
+    text = re.sub(r"_+", "_", text)[:MAX_NAME_CHARS].strip(" .")
+    if not text or set(text) <= {"_"}:
+        text = "class"
+    if text.split(".")[0].upper() in _WINDOWS_RESERVED:
+        text = f"_{text}"
+    return text
+
+
+def clean_class_name(name: str) -> str:
+    """The display name stored in the catalog: printable, trimmed, at most 200 characters."""
+    text = "".join(ch for ch in unicodedata.normalize("NFC", str(name)) if unicodedata.category(ch)[0] != "C")
+    text = text.strip()[:200]
+    if not text:
+        raise DsaiiError("a class name cannot be empty")
+    return text
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What adding one file did: the new item, or why it was skipped."""
+    item: Item | None
+    skipped: str | None = None
+
+
+class Workspace:
+    """A folder holding a catalog and the images it names."""
+
+    def __init__(self, root: Path, catalog: Catalog):
+        self.root = Path(root).resolve()
+        self.catalog = catalog
+
+    # -- opening ------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, root: Path) -> "Workspace":
+        root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise DsaiiError(f"{root}: exists and is not a folder")
+        root.mkdir(parents=True, exist_ok=True)
+        for folder in ("classes", "mask_bank", "cache"):
+            (root / folder).mkdir(exist_ok=True)
+        return cls(root, Catalog(root / DB_NAME))
+
+    @classmethod
+    def open(cls, root: Path) -> "Workspace":
+        root = Path(root)
+        if not (root / DB_NAME).is_file():
+            raise DsaiiError(f"{root}: not a DSAII workspace (no {DB_NAME}); create one with `init`")
+        workspace = cls(root, Catalog(root / DB_NAME))
+        workspace.repair()
+        return workspace
+
+    @classmethod
+    def open_or_create(cls, root: Path) -> "Workspace":
+        return cls.open(root) if (Path(root) / DB_NAME).is_file() else cls.create(root)
+
+    # -- paths --------------------------------------------------------------------------------
+    def path(self, relative: str) -> Path:
+        """Absolute path of a catalog-relative file, refusing anything outside the workspace."""
+        full = (self.root / relative).resolve()
+        if not full.is_relative_to(self.root):
+            raise DsaiiError(f"{relative}: outside the workspace")
+        return full
+
+    def class_folder(self, cls: ImageClass, folder: str) -> str:
+        """Catalog-relative folder of one kind ('normal', 'anomaly', 'object', 'anomaly_mask')."""
+        return f"classes/{cls.dirname}/{FOLDERS[folder]}"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    # -- classes ------------------------------------------------------------------------------
+    def classes(self, name: str | None = None) -> list[ImageClass]:
+        """All classes, or the one named (DsaiiError when unknown)."""
+        if name is None:
+            return self.catalog.classes()
+        return [self.get_class(name)]
+
+    def get_class(self, name: str) -> ImageClass:
+        found = self.catalog.find_class(name)
+        if found is None:
+            known = ", ".join(c.name for c in self.catalog.classes()) or "none yet"
+            raise DsaiiError(f"unknown class '{name}' (classes: {known})")
+        return found
+
+    def add_class(self, name: str, kind: str = "object") -> ImageClass:
+        """The class with this name, created (with a safe, unique folder) when new."""
+        name = clean_class_name(name)
+        if kind not in KINDS:
+            raise DsaiiError(f"class kind must be one of {KINDS}, not '{kind}'")
+        existing = self.catalog.find_class(name)
+        if existing is not None:
+            return existing
+        base = safe_dirname(name)
+        dirname, n = base, 2
+        while self.catalog.dirname_taken(dirname):
+            dirname, n = f"{base[:MAX_NAME_CHARS - 4]}-{n}", n + 1
+        self.path(f"classes/{dirname}")  # asserts it stays inside
+        return self.catalog.insert_class(name, dirname, kind)
+
+    # -- images -------------------------------------------------------------------------------
+    def _next_file(self, cls: ImageClass, role: str) -> str:
+        index = self.catalog.max_index(cls.id, role) + 1
+        return f"{self.class_folder(cls, role)}/{index:03d}.png"
+
+    def add_image(self, cls: ImageClass, image: np.ndarray, *, role: str = "normal", status: str | None = None,
+                  origin: str = "import", sha256: str | None = None, parent_id: int | None = None,
+                  defect: str | None = None, seed: int | None = None, info: dict | None = None,
+                  skip_duplicates: bool = True) -> AddResult:
+        """Store an RGB image as a new item (PNG); skipped when the class already has its sha256.
+
+        `sha256` identifies the content as it arrived (the source file's bytes); by default the
+        hash of the PNG written.
+        """
+        png = imageio.encode_png(image)
+        sha256 = sha256 or sha256_bytes(png)
+        if skip_duplicates and self.catalog.has_sha(cls.id, sha256):
+            return AddResult(None, "already in the class")
+        status = status or ("kept" if role == "normal" else "pending")
+        relative = self._next_file(cls, role)
+        atomic_write_bytes(self.path(relative), png)
+        item = self.catalog.insert_item(class_id=cls.id, role=role, file=relative, sha256=sha256,
+                                        width=image.shape[1], height=image.shape[0], status=status, origin=origin,
+                                        parent_id=parent_id, defect=defect, seed=seed, info=info)
+        return AddResult(item)
+
+    def read_image(self, item: Item) -> np.ndarray:
+        return imageio.read_image(self.path(item.file))
+
+    # -- masks --------------------------------------------------------------------------------
+    def add_mask(self, item: Item, mask: np.ndarray, *, kind: str, source: str, confidence: float | None = None,
+                 seed: int | None = None, params: dict | None = None, replaces: int | None = None,
+                 user: str = "") -> Mask:
+        """Store a binary mask for an item (object or anomaly); it must be the item's size."""
+        mask = imageio.binarize(mask)
+        if mask.shape != (item.height, item.width):
+            raise DsaiiError(f"mask is {mask.shape[1]}×{mask.shape[0]} but image {item.file} is "
+                             f"{item.width}×{item.height}")
+        cls = self.catalog.class_by_id(item.class_id)
+        folder = self.class_folder(cls, "object" if kind == "object" else "anomaly_mask")
+        stem = Path(item.file).stem
+        n = 0
+        while True:
+            relative = f"{folder}/{stem}_{n}.png" if item.role == "normal" else f"{folder}/{item.role}_{stem}_{n}.png"
+            if not self.path(relative).exists():
+                break
+            n += 1
+        imageio.write_png(self.path(relative), mask)
+        return self.catalog.insert_mask(item_id=item.id, kind=kind, file=relative, source=source,
+                                        area=float((mask > 0).mean()), confidence=confidence, seed=seed,
+                                        params=params, replaces=replaces, user=user)
+
+    def read_mask(self, mask: Mask) -> np.ndarray:
+        return imageio.read_mask(self.path(mask.file))
+
+    def object_mask(self, item: Item) -> Mask | None:
+        found = self.catalog.masks(item_id=item.id, kind="object")
+        return found[-1] if found else None
+
+    # -- mask bank ----------------------------------------------------------------------------
+    def add_bank_mask(self, mask: np.ndarray, *, source: str, license: str | None = None,
+                      defect: str | None = None) -> int | None:
+        """Add a defect mask to the bank, cropped to its content; None when empty or already there."""
+        mask = imageio.binarize(mask)
+        rows, cols = np.nonzero(mask)
+        if rows.size == 0:
+            return None
+        cropped = mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        png = imageio.encode_png(cropped)
+        sha = sha256_bytes(png)
+        relative = f"mask_bank/{safe_dirname(source)}/{sha[:16]}.png"
+        if not self.path(relative).exists():
+            atomic_write_bytes(self.path(relative), png)
+        return self.catalog.insert_bank_mask(file=relative, sha256=sha, width=cropped.shape[1],
+                                             height=cropped.shape[0], area=float((mask > 0).mean()),
+                                             source=source, license=license, defect=defect)
+
+    # -- crash recovery -----------------------------------------------------------------------
+    def repair(self) -> int:
+        """Remove temp files and files no catalog row names (left by a crash); returns how many.
+
+        Orphans younger than a few minutes are kept: another process may be about to add its row.
+        """
+        removed = remove_stale_temp_files(self.root / "classes") + remove_stale_temp_files(self.root / "mask_bank")
+        known = {r[0] for r in self.catalog.db.execute("SELECT file FROM items UNION SELECT file FROM masks "
+                                                       "UNION SELECT file FROM bank_masks")}
+        cutoff = time.time() - ORPHAN_GRACE_S
+        for folder in ("classes", "mask_bank"):
+            for path in (self.root / folder).rglob("*.png"):
+                relative = path.relative_to(self.root).as_posix()
+                if relative not in known and path.stat().st_mtime < cutoff:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed

@@ -1,0 +1,20 @@
+"""DSAII Studio: the navigation shell. The sidebar picks a workspace and a class; pages do the rest."""
+
+import streamlit as st
+
+from pages._ui import sidebar
+
+st.set_page_config(page_title="DSAII Studio", page_icon="🔬", layout="wide")
+
+PAGES = {
+    "Data": [
+        st.Page("pages/collect.py", title="Collect", icon="📥", default=True),
+    ],
+    "Dataset": [
+        st.Page("pages/export.py", title="Export", icon="📦"),
+    ],
+}
+
+navigation = st.navigation(PAGES)
+sidebar()
+navigation.run()

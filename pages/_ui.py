@@ -1,0 +1,113 @@
+"""Widgets shared by the pages: workspace and class picker, image grid, error reporting.
+
+State that matters lives in the catalog; the session only remembers which workspace and class
+are open (`workspace_path`, `class_name`), so tests can set them directly.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import streamlit as st
+
+from dsaii_core import imageio
+from dsaii_core.catalog import ImageClass
+from dsaii_core.errors import DsaiiError
+from dsaii_core.stats import class_stats
+from dsaii_core.workspace import Workspace
+
+DEFAULT_WORKSPACE = Path(os.environ.get("DSAII_WORKSPACE", "workspaces/demo"))
+
+
+@st.cache_resource(show_spinner=False)
+def _open_workspace(path: str) -> Workspace:
+    return Workspace.open_or_create(Path(path))
+
+
+def current_workspace() -> Workspace:
+    """The open workspace (the demo one, or DSAII_WORKSPACE, until the user picks another)."""
+    path = st.session_state.setdefault("workspace_path", str(DEFAULT_WORKSPACE))
+    return _open_workspace(str(Path(path).resolve()))
+
+
+def current_class() -> ImageClass | None:
+    """The class picked in the sidebar, or None when the workspace has no classes."""
+    ws = current_workspace()
+    name = st.session_state.get("class_name")
+    classes = ws.catalog.classes()
+    if not classes:
+        return None
+    for cls in classes:
+        if cls.name == name:
+            return cls
+    st.session_state["class_name"] = classes[0].name
+    return classes[0]
+
+
+def require_class() -> ImageClass:
+    """The current class; stops the page with a hint when there is none."""
+    cls = current_class()
+    if cls is None:
+        st.info("This workspace has no classes yet. Import images on the **Collect** page.")
+        st.stop()
+    return cls
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Show a DsaiiError as an error box instead of a traceback; the page keeps working."""
+    try:
+        yield
+    except DsaiiError as exc:
+        st.error(str(exc))
+
+
+def sidebar() -> None:
+    """Workspace picker and class picker with per-class counts."""
+    with st.sidebar:
+        st.markdown("### Workspace")
+        path = st.text_input("Folder", value=st.session_state.get("workspace_path", str(DEFAULT_WORKSPACE)),
+                             help="A workspace folder on this machine; a new one is created if empty.")
+        if path != st.session_state.get("workspace_path"):
+            st.session_state["workspace_path"] = path
+            st.session_state.pop("class_name", None)
+        with user_errors():
+            ws = current_workspace()
+            stats = class_stats(ws)
+            if not stats:
+                st.caption("No classes yet.")
+                return
+            names = [s.name for s in stats]
+            current = current_class()
+            st.selectbox("Class", names, index=names.index(current.name), key="class_name",
+                         format_func=lambda n: f"{n}  ·  {next(s.normal for s in stats if s.name == n)} normal")
+            chosen = next(s for s in stats if s.name == st.session_state["class_name"])
+            cols = st.columns(3)
+            cols[0].metric("Normal", chosen.normal)
+            cols[1].metric("Masks", chosen.anomaly_mask)
+            cols[2].metric("Accepted", chosen.accepted)
+            st.caption(f"{len(stats)} classes · {sum(s.normal for s in stats)} normal images")
+
+
+def image_grid(images: Sequence[np.ndarray | Path], captions: Sequence[str] | None = None,
+               columns: int = 5, thumb: int = 256) -> None:
+    """Show images (arrays or files) as a grid of thumbnails."""
+    if not images:
+        st.caption("Nothing to show yet.")
+        return
+    captions = captions or [""] * len(images)
+    cols = st.columns(columns)
+    for index, (image, caption) in enumerate(zip(images, captions)):
+        with cols[index % columns]:
+            array = image if isinstance(image, np.ndarray) else cached_thumbnail(str(image), thumb)
+            st.image(array, caption=caption, width="stretch")
+
+
+@st.cache_data(show_spinner=False, max_entries=5000)
+def cached_thumbnail(path: str, size: int = 256) -> np.ndarray:
+    """Thumbnail of an image file; workspace files never change in place, so the path is the key."""
+    return imageio.thumbnail(imageio.read_image(Path(path)), size)

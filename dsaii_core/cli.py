@@ -29,7 +29,7 @@ PHASE_MODULES: list[str] = []
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[float], None]]:
     """A tqdm bar driven by a `progress(fraction)` callback, as core functions take."""
-    with tqdm(total=1000, desc=label, unit="‰", file=sys.stderr, leave=False) as bar:
+    with tqdm(total=1000, desc=label, unit="‰", file=sys.stderr, leave=False, disable=None) as bar:
         def update(fraction: float) -> None:
             bar.update(int(round(min(max(fraction, 0.0), 1.0) * 1000)) - bar.n)
         yield update
@@ -50,6 +50,41 @@ def init(ws: Path = typer.Argument(..., help="Folder of the new workspace."),
             report = demo_data.build_demo(workspace, progress=bar)
         typer.echo(report.summary())
     typer.echo(f"workspace ready: {workspace.root}")
+
+
+@app.command("import")
+def import_(ws: Path = typer.Argument(..., help="Workspace folder."),
+            paths: list[Path] = typer.Argument(..., help="Image files, folders, zips, DSAII or MVTec AD roots."),
+            class_name: Optional[str] = typer.Option(None, "--class", help="Put every image found into this class."),
+            texture: bool = typer.Option(False, "--texture", help="New classes are texture classes (no object mask)."),
+            license: Optional[str] = typer.Option(None, "--license", help="License to record for these images.")):
+    """Import images; the layout of each folder is recognised automatically."""
+    from dsaii_core.ingest import import_paths
+    workspace = Workspace.open(ws)
+    with progress_bar("import") as bar:
+        report = import_paths(workspace, paths, class_name=class_name, texture=texture, license=license,
+                              progress=bar)
+    for name, message in report.errors:
+        typer.echo(f"rejected: {message}" if message.startswith(name) else f"rejected: {name}: {message}", err=True)
+    typer.echo(report.summary())
+    if report.errors and not report.added and not report.duplicates:
+        raise DsaiiError("nothing could be imported")
+
+
+@app.command()
+def export(ws: Path = typer.Argument(..., help="Workspace folder."),
+           out: Path = typer.Argument(..., help="Folder to write (replaced if it is an earlier export)."),
+           layout: str = typer.Option("dsaii", "--layout", help="dsaii or mvtec."),
+           seed: int = typer.Option(0, "--seed", help="Seed of the train / test split (mvtec)."),
+           test_ratio: float = typer.Option(0.2, "--test-ratio", help="Share of normals in test/good (mvtec).")):
+    """Export kept normals and accepted anomalies in the DSAII or MVTec AD layout."""
+    from dsaii_core.export import export_workspace
+    workspace = Workspace.open(ws)
+    with progress_bar("export") as bar:
+        report = export_workspace(workspace, out, layout, seed=seed, test_ratio=test_ratio, progress=bar)
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(report.summary())
 
 
 @app.command("classes")
@@ -73,7 +108,7 @@ def status(ws: Path, as_json: bool = typer.Option(False, "--json", help="Print J
     if as_json:
         echo_json(rows)
         return
-    header = ["class", "kind", "normal", "candidate", "object_mask", "anomaly_mask", "anomaly", "accepted"]
+    header = ["name", "kind", "normal", "candidate", "object_mask", "anomaly_mask", "anomaly", "accepted"]
     typer.echo("\t".join(header))
     for row in rows:
         typer.echo("\t".join(str(row[h]) for h in header))

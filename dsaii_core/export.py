@@ -1,0 +1,180 @@
+"""Export a workspace as the reference DSAII layout or as MVTec AD folders, plus a manifest.
+
+Exports are byte-identical when repeated on an unchanged workspace: files are copied as stored
+(PNG written by imageio), listings are sorted, the split is seeded and the manifest has no time.
+Only kept normals and accepted anomalies are exported.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dsaii_core import __version__
+from dsaii_core.atomic import sha256_bytes
+from dsaii_core.catalog import ImageClass, Item
+from dsaii_core.errors import DsaiiError
+from dsaii_core.workspace import Workspace, safe_dirname
+
+LAYOUTS = ("dsaii", "mvtec")
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class ExportReport:
+    out: Path
+    layout: str
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)   # relative path -> sha256
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        total = {k: sum(c[k] for c in self.counts.values()) for k in ("normal", "anomaly")}
+        return (f"{self.layout} export: {len(self.counts)} classes, {total['normal']} normal and "
+                f"{total['anomaly']} anomaly images, {len(self.files)} files in {self.out}")
+
+
+def exported_items(ws: Workspace, cls: ImageClass) -> tuple[list[Item], list[Item]]:
+    """Kept normals and accepted anomalies that have a mask, in catalog order."""
+    normals = ws.catalog.items(cls.id, "normal", ("kept",))
+    anomalies = [a for a in ws.catalog.items(cls.id, "anomaly", ("accepted",)) if a.mask_id is not None]
+    return normals, anomalies
+
+
+def split_normals(normals: list[Item], class_name: str, seed: int, test_ratio: float) -> tuple[list[Item], list[Item]]:
+    """A seeded train / test split of the normals, stable per class name."""
+    if not 0.0 <= test_ratio < 1.0:
+        raise DsaiiError(f"test ratio must be in [0, 1), not {test_ratio}")
+    rng = np.random.default_rng([seed, zlib.crc32(class_name.encode("utf-8"))])
+    order = rng.permutation(len(normals))
+    n_test = int(round(len(normals) * test_ratio))
+    if test_ratio > 0 and len(normals) >= 2:
+        n_test = min(max(n_test, 1), len(normals) - 1)
+    test = sorted(order[:n_test].tolist())
+    train = sorted(order[n_test:].tolist())
+    return [normals[i] for i in train], [normals[i] for i in test]
+
+
+class _Writer:
+    """Copies workspace files into the export folder and records their hashes."""
+
+    def __init__(self, ws: Workspace, root: Path, report: ExportReport):
+        self.ws, self.root, self.report = ws, root, report
+
+    def copy(self, relative_src: str, relative_dst: str) -> str:
+        data = self.ws.path(relative_src).read_bytes()
+        target = self.root / relative_dst
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        digest = sha256_bytes(data)
+        self.report.files[relative_dst] = digest
+        return digest
+
+    def json(self, relative_dst: str, data: object) -> None:
+        text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        (self.root / relative_dst).parent.mkdir(parents=True, exist_ok=True)
+        (self.root / relative_dst).write_text(text, encoding="utf-8")
+        self.report.files[relative_dst] = sha256_bytes(text.encode("utf-8"))
+
+
+def _export_dsaii_class(ws: Workspace, cls: ImageClass, writer: _Writer) -> dict[str, int]:
+    normals, anomalies = exported_items(ws, cls)
+    folder = cls.dirname
+    urls = []
+    for index, item in enumerate(normals):
+        path = f"{folder}/normal/{index:03d}.png"
+        digest = writer.copy(item.file, path)
+        source = ws.catalog.provenance(item.id)
+        urls.append({"img_path": f"./{path}", "url": source.get("source_url"), "page_url": source.get("page_url"),
+                     "license": source.get("license"), "attribution": source.get("attribution"), "sha256": digest})
+    for index, item in enumerate(anomalies):
+        writer.copy(item.file, f"{folder}/anomaly/{index:03d}.png")
+        writer.copy(ws.catalog.mask(item.mask_id).file, f"{folder}/mask/{index:03d}.png")
+    writer.json(f"{folder}/img_url.json", urls)
+    return {"normal": len(normals), "anomaly": len(anomalies)}
+
+
+def _export_mvtec_class(ws: Workspace, cls: ImageClass, writer: _Writer, seed: int,
+                        test_ratio: float) -> dict[str, int]:
+    normals, anomalies = exported_items(ws, cls)
+    train, test = split_normals(normals, cls.name, seed, test_ratio)
+    folder = cls.dirname
+    for name, items in (("train/good", train), ("test/good", test)):
+        for index, item in enumerate(items):
+            writer.copy(item.file, f"{folder}/{name}/{index:03d}.png")
+    by_defect: dict[str, list[Item]] = {}
+    for item in anomalies:
+        by_defect.setdefault(safe_dirname(item.defect or "synthetic"), []).append(item)
+    for defect, items in sorted(by_defect.items()):
+        if defect == "good":
+            defect = "good_defect"
+        for index, item in enumerate(items):
+            writer.copy(item.file, f"{folder}/test/{defect}/{index:03d}.png")
+            writer.copy(ws.catalog.mask(item.mask_id).file, f"{folder}/ground_truth/{defect}/{index:03d}_mask.png")
+    return {"normal": len(normals), "train": len(train), "test_good": len(test), "anomaly": len(anomalies)}
+
+
+def export_workspace(ws: Workspace, out: Path, layout: str = "dsaii", *, seed: int = 0, test_ratio: float = 0.2,
+                     class_names: list[str] | None = None,
+                     progress: Callable[[float], None] = lambda f: None) -> ExportReport:
+    """Write the workspace's dataset to `out` in one layout, with manifest.json; returns what was written.
+
+    The export is built in a temp folder beside `out` and swapped in at the end, so an interrupted
+    export never leaves a half-written dataset. An existing `out` is replaced only if it is an
+    earlier export (has our manifest) or empty.
+    """
+    if layout not in LAYOUTS:
+        raise DsaiiError(f"layout must be one of {LAYOUTS}, not '{layout}'")
+    out = Path(out).resolve()
+    if out == ws.root or out.is_relative_to(ws.root / "classes"):
+        raise DsaiiError(f"{out}: choose an export folder outside the workspace's images")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
+        raise DsaiiError(f"{out}: exists and is not an earlier export; choose an empty or new folder")
+    classes = [ws.get_class(n) for n in class_names] if class_names else ws.catalog.classes()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    report = ExportReport(out=out, layout=layout)
+    try:
+        writer = _Writer(ws, scratch, report)
+        for index, cls in enumerate(sorted(classes, key=lambda c: c.dirname)):
+            if layout == "dsaii":
+                report.counts[cls.name] = _export_dsaii_class(ws, cls, writer)
+            else:
+                report.counts[cls.name] = _export_mvtec_class(ws, cls, writer, seed, test_ratio)
+            if report.counts[cls.name]["normal"] == 0:
+                report.warnings.append(f"{cls.name}: no kept normal images")
+            progress((index + 1) / len(classes))
+        manifest = {
+            "tool": "DSAII Studio", "version": __version__, "layout": layout,
+            "settings": {"seed": seed, "test_ratio": test_ratio} if layout == "mvtec" else {},
+            "classes": {c.name: {"folder": c.dirname, "kind": c.kind, **report.counts[c.name]} for c in classes},
+            "files": dict(sorted(report.files.items())),
+        }
+        text = json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        (scratch / MANIFEST).write_text(text, encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        scratch.rename(out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return report
+
+
+def zip_folder(folder: Path) -> bytes:
+    """A deterministic zip of a folder (sorted entries, fixed timestamps) for download."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(f"{Path(folder).name}/{path.relative_to(folder).as_posix()}", (1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()

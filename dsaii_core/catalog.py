@@ -136,6 +136,20 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # collect (issue 4): what happened to every crawled URL (resume, errors per URL); bulk decisions undo as one.
+    """
+    CREATE TABLE crawl_urls (
+        class_id INTEGER NOT NULL REFERENCES classes(id),
+        url TEXT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT,
+        item_id INTEGER REFERENCES items(id),
+        engine TEXT,
+        at REAL NOT NULL,
+        PRIMARY KEY (class_id, url)
+    );
+    ALTER TABLE decisions ADD COLUMN batch INTEGER;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -511,3 +525,58 @@ class Catalog:
                                    " WHERE m.active = 1 AND i.role = 'normal' AND i.status != 'deleted' GROUP BY 1, 2"):
             out.setdefault(row["class_id"], {})[f"mask:{row['kind']}"] = row["n"]
         return out
+
+    # -- collect (issue 4): crawl bookkeeping, candidate queries, bulk decisions -------------------
+    def record_crawl_url(self, class_id: int, url: str, state: str, reason: str | None = None,
+                         item_id: int | None = None, engine: str | None = None) -> None:
+        """Remember what became of a crawled URL ('added', 'duplicate', 'rejected', 'failed')."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO crawl_urls (class_id, url, state, reason, item_id, engine, at)"
+                         " VALUES (?,?,?,?,?,?,?)", (class_id, url, state, reason, item_id, engine, time.time()))
+
+    def crawl_urls(self, class_id: int, states: tuple[str, ...] | None = None) -> list[dict]:
+        """Crawled URLs of a class (newest first), optionally only some states."""
+        where, args = "class_id = ?", [class_id]
+        if states is not None:
+            where += f" AND state IN ({','.join('?' * len(states))})"
+            args.extend(states)
+        return [dict(r) for r in self.db.execute(f"SELECT * FROM crawl_urls WHERE {where} ORDER BY at DESC", args)]
+
+    def candidate_rows(self, class_id: int, statuses: tuple[str, ...] | None = None,
+                       licenses: tuple[str, ...] | None = None, engines: tuple[str, ...] | None = None) -> list[dict]:
+        """Normal items of a class joined with their provenance (lightweight: no image data), by id."""
+        where, args = ["i.class_id = ?", "i.role = 'normal'"], [class_id]
+        for column, values in (("i.status", statuses), ("COALESCE(p.license, '')", licenses),
+                               ("COALESCE(p.engine, '')", engines)):
+            if values is not None:
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                args.extend(values)
+        rows = self.db.execute(
+            "SELECT i.id, i.file, i.status, i.width, i.height, i.origin, i.info, p.source_url, p.page_url,"
+            " p.license, p.attribution, p.engine, p.query, p.title, p.fetched_at FROM items i"
+            f" LEFT JOIN provenance p ON p.item_id = i.id WHERE {' AND '.join(where)} ORDER BY i.id", args)
+        return [{**dict(r), "info": json.loads(r["info"])} for r in rows]
+
+    def set_status_batch(self, item_ids: list[int], status: str, user: str = "") -> int:
+        """Set the status of many items as one decision that a single `undo_batch` reverts."""
+        with self.transaction() as conn:
+            before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
+            changed = self.set_status(item_ids, status, user)
+            conn.execute("UPDATE decisions SET batch = ? WHERE id > ?", (before + 1, before))
+        return changed
+
+    def undo_batch(self, class_id: int | None = None) -> list[dict]:
+        """Revert the most recent decision, and with it the rest of its batch; returns what was undone."""
+        undone: list[dict] = []
+        with self.transaction() as conn:
+            while True:
+                where, args = "undone_at IS NULL", []
+                if class_id is not None:
+                    where, args = where + " AND class_id = ?", [class_id]
+                top = conn.execute(f"SELECT batch FROM decisions WHERE {where} ORDER BY id DESC LIMIT 1",
+                                   args).fetchone()
+                if top is None or (undone and (top["batch"] is None or top["batch"] != undone[0]["batch"])):
+                    return undone
+                undone.append(self.undo(class_id))
+                if undone[0]["batch"] is None:
+                    return undone

@@ -1,0 +1,63 @@
+"""Collect: bring normal images into the workspace (uploads, zips, a folder on the server)."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from dsaii_core.ingest import ImportReport, import_paths, import_uploads
+from pages._ui import current_class, current_workspace, user_errors
+
+st.title("Collect")
+ws = current_workspace()
+cls = current_class()
+
+
+def show_report(report: ImportReport) -> None:
+    (st.warning if report.errors else st.success)(report.summary())
+    if report.errors:
+        with st.expander(f"{len(report.errors)} files rejected", expanded=True):
+            for name, message in report.errors:
+                st.markdown(f"- `{name}`: {message.removeprefix(name + ': ')}")
+
+
+upload_tab, folder_tab = st.tabs(["Upload files or a zip", "Folder on this machine"])
+
+with upload_tab:
+    with st.form("upload", clear_on_submit=True):
+        files = st.file_uploader("Images or zips", accept_multiple_files=True,
+                                 type=["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "zip"],
+                                 help="A zip may hold class folders, a DSAII dataset or an MVTec AD root.")
+        names = [c.name for c in ws.catalog.classes()]
+        target = st.text_input("Class for the images", value=cls.name if cls else "",
+                               help="An existing class or a new name. Zips bring their own class folders.")
+        texture = st.checkbox("New classes are textures (no object mask)")
+        submitted = st.form_submit_button("Import", type="primary")
+    if submitted:
+        if not files:
+            st.warning("Choose at least one file.")
+        else:
+            with user_errors(), st.status("Importing…", expanded=False) as status:
+                bar = st.progress(0.0)
+                report = import_uploads(ws, [(f.name, f.getvalue()) for f in files], class_name=target.strip() or None,
+                                        texture=texture, progress=bar.progress)
+                status.update(label="Import finished", state="complete")
+                st.session_state["import_report"] = report
+                if target.strip() and ws.catalog.find_class(target.strip()):
+                    st.session_state["class_name"] = target.strip()
+
+with folder_tab:
+    folder = st.text_input("Folder", placeholder="/data/my_images",
+                           help="Class folders, a DSAII dataset, an MVTec AD root or a folder of images.")
+    folder_class = st.text_input("Put everything into class (optional)")
+    folder_texture = st.checkbox("New classes are textures", key="folder_texture")
+    if st.button("Import folder", disabled=not folder):
+        with user_errors(), st.status("Importing…", expanded=False) as status:
+            bar = st.progress(0.0)
+            report = import_paths(ws, [Path(folder).expanduser()], class_name=folder_class.strip() or None,
+                                  texture=folder_texture, progress=bar.progress)
+            status.update(label="Import finished", state="complete")
+            st.session_state["import_report"] = report
+
+if "import_report" in st.session_state:
+    show_report(st.session_state.pop("import_report"))
+    st.button("Refresh counts")

@@ -1,0 +1,62 @@
+"""CLI exit codes and messages, run as users run it (`python -m dsaii_core`)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dsaii_core.demo import DEMO_DIR
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "dsaii_core", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_init_import_status_export_round_trip(tmp_path):
+    ws = tmp_path / "ws"
+    assert cli("init", ws).returncode == 0
+    result = cli("import", ws, DEMO_DIR / "hazelnut", DEMO_DIR / "magnetic_tile", "--texture")
+    assert result.returncode == 0, result.stderr
+    assert "54 images added (20 real anomalies)" in result.stdout
+    status = json.loads(cli("status", ws, "--json").stdout)
+    assert {row["name"]: row["normal"] for row in status} == {"hazelnut": 18, "magnetic_tile": 16}
+    classes = json.loads(cli("classes", ws, "--json").stdout)
+    assert {c["kind"] for c in classes} == {"texture"}
+    exported = cli("export", ws, tmp_path / "out", "--layout", "mvtec", "--seed", "1", "--test-ratio", "0.5")
+    assert exported.returncode == 0, exported.stderr
+    assert len(list((tmp_path / "out/hazelnut/test/good").glob("*.png"))) == 9
+
+
+@pytest.mark.parametrize("args, message", [
+    (["status", "{tmp}/nowhere"], "not a DSAII workspace"),
+    (["import", "{ws}", "{tmp}/missing.png"], "no such file"),
+    (["export", "{ws}", "{tmp}/o", "--layout", "coco"], "layout must be one of"),
+])
+def test_user_errors_exit_1_with_one_line_and_no_traceback(tmp_path, args, message):
+    cli("init", tmp_path / "ws")
+    args = [a.format(tmp=tmp_path, ws=tmp_path / "ws") for a in args]
+    result = cli(*args)
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_bad_image_is_named_and_exit_1_when_nothing_imported(tmp_path):
+    cli("init", tmp_path / "ws")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    result = cli("import", tmp_path / "ws", bad, "--class", "x")
+    assert result.returncode == 1 and "bad.png" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_usage_exits_2():
+    assert cli("export").returncode == 2
+    assert cli("no-such-command").returncode == 2
+
+
+@pytest.mark.parametrize("command", ["init", "import", "classes", "status", "export"])
+def test_every_command_has_help(command):
+    result = cli(command, "--help")
+    assert result.returncode == 0 and "Usage" in result.stdout

@@ -150,6 +150,14 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE decisions ADD COLUMN batch INTEGER;
     """,
+    # anomaly masks (issue 6): bank masks are stored cropped; the frame they were cut from (size, offset)
+    # keeps the reference augmentation exact (its translate range and centre are relative to that frame).
+    """
+    ALTER TABLE bank_masks ADD COLUMN frame_width INTEGER;
+    ALTER TABLE bank_masks ADD COLUMN frame_height INTEGER;
+    ALTER TABLE bank_masks ADD COLUMN frame_left INTEGER;
+    ALTER TABLE bank_masks ADD COLUMN frame_top INTEGER;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -492,14 +500,20 @@ class Catalog:
 
     # -- mask bank ----------------------------------------------------------------------------
     def insert_bank_mask(self, *, file: str, sha256: str, width: int, height: int, area: float, source: str,
-                         license: str | None, defect: str | None) -> int | None:
-        """Add a bank mask; returns its id, or None when the same mask is already in the bank."""
+                         license: str | None, defect: str | None,
+                         frame: tuple[int, int, int, int] | None = None) -> int | None:
+        """Add a bank mask; returns its id, or None when the same mask is already in the bank.
+
+        `frame` = (width, height, left, top): the mask the crop was cut from, and where.
+        """
+        frame = frame or (None, None, None, None)
         with self.transaction() as conn:
             if conn.execute("SELECT 1 FROM bank_masks WHERE sha256 = ?", (sha256,)).fetchone():
                 return None
             cur = conn.execute("INSERT INTO bank_masks (file, sha256, width, height, area, source, license, defect,"
-                               " created) VALUES (?,?,?,?,?,?,?,?,?)",
-                               (file, sha256, width, height, area, source, license, defect, time.time()))
+                               " created, frame_width, frame_height, frame_left, frame_top)"
+                               " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                               (file, sha256, width, height, area, source, license, defect, time.time(), *frame))
         return cur.lastrowid
 
     def bank_masks(self) -> list[dict]:

@@ -211,7 +211,8 @@ class Workspace:
             atomic_write_bytes(self.path(relative), png)
         return self.catalog.insert_bank_mask(file=relative, sha256=sha, width=cropped.shape[1],
                                              height=cropped.shape[0], area=float((mask > 0).mean()),
-                                             source=source, license=license, defect=defect)
+                                             source=source, license=license, defect=defect,
+                                             frame=(mask.shape[1], mask.shape[0], int(cols.min()), int(rows.min())))
 
     # -- crash recovery -----------------------------------------------------------------------
     def repair(self) -> int:

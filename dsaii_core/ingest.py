@@ -246,9 +246,13 @@ def safe_extract(archive: zipfile.ZipFile, dest: Path, max_bytes: int = MAX_ZIP_
 
 
 def import_zip(ws: Workspace, source: Path | bytes, *, name: str = "upload.zip", class_name: str | None = None,
-               texture: bool = False, license: str | None = None, max_bytes: int = MAX_ZIP_BYTES,
-               progress: Progress = lambda f: None) -> ImportReport:
-    """Unpack a zip safely into the workspace cache and import what it holds."""
+               fallback_class: str | None = None, texture: bool = False, license: str | None = None,
+               max_bytes: int = MAX_ZIP_BYTES, progress: Progress = lambda f: None) -> ImportReport:
+    """Unpack a zip safely into the workspace cache and import what it holds.
+
+    `class_name` puts everything into one class; `fallback_class` names the class of a zip of
+    loose images (default: the zip's name) and leaves zips with class folders alone.
+    """
     label = source.name if isinstance(source, Path) else name
     scratch = Path(tempfile.mkdtemp(prefix="import-", dir=ws.cache_dir))
     try:
@@ -257,11 +261,12 @@ def import_zip(ws: Workspace, source: Path | bytes, *, name: str = "upload.zip",
                 safe_extract(archive, scratch, max_bytes)
         except (zipfile.BadZipFile, EOFError) as exc:
             raise DsaiiError(f"{label}: not a valid zip file ({exc})") from exc
-        roots = _subdirs(scratch)
-        # A zip of one folder: that folder is the import root (its name is the class for plain images).
-        folder = roots[0] if len(roots) == 1 and not _images(scratch) else scratch
-        if folder is scratch and class_name is None and detect_layout(scratch) == "images":
-            class_name = Path(label).stem
+        folder = scratch
+        # Step into wrapper folders ("export/data/...") until the layout shows.
+        while (not _images(folder) and len(_subdirs(folder)) == 1 and detect_layout(folder) == "images"):
+            folder = _subdirs(folder)[0]
+        if class_name is None and detect_layout(folder) == "images":
+            class_name = fallback_class or (folder.name if folder is not scratch else Path(label).stem)
         return import_jobs(ws, plan_folder(folder, class_name), texture=texture, license=license, progress=progress)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -285,7 +290,7 @@ def import_uploads(ws: Workspace, files: list[tuple[str, bytes]], *, class_name:
             jobs.append(_Job(path, class_name, label=PurePosixPath(name.replace(chr(92), "/")).name))
         report.merge(import_jobs(ws, jobs, texture=texture, progress=progress))
         for name, data in zips:
-            report.merge(import_zip(ws, data, name=name, class_name=class_name, texture=texture))
+            report.merge(import_zip(ws, data, name=name, fallback_class=class_name, texture=texture))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return report

@@ -22,7 +22,8 @@ layout = st.radio("Layout", LAYOUTS, horizontal=True, format_func={
 cols = st.columns(3)
 seed = cols[0].number_input("Split seed", 0, 2**31 - 1, 0, disabled=layout != "mvtec")
 test_ratio = cols[1].slider("Normals in test/good", 0.0, 0.9, 0.2, 0.05, disabled=layout != "mvtec")
-out = cols[2].text_input("Output folder", value=str(ws.root.parent / f"{ws.root.name}-export-{layout}"))
+out = cols[2].text_input("Output folder", value=str(ws.root.parent / f"{ws.root.name}-export"), key="export_out",
+                         help="Replaced if it holds an earlier export; never a folder with other files.")
 
 if st.button("Export", type="primary"):
     with user_errors(), st.status("Exporting…") as status:

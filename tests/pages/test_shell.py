@@ -1,0 +1,81 @@
+"""AppTest of the navigation shell, the sidebar and the Collect / Export pages."""
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from dsaii_core import imageio
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 60
+
+
+def app(ws_root, page="app.py") -> AppTest:
+    at = AppTest.from_file(str(REPO / page), default_timeout=TIMEOUT)
+    at.session_state["workspace_path"] = str(ws_root)
+    return at
+
+
+def test_shell_shows_classes_with_counts(demo_ws):
+    at = app(demo_ws.root).run()
+    assert not at.exception
+    picker = at.sidebar.selectbox[0]
+    assert picker.options == ["ball_screw  ·  12 normal", "hazelnut  ·  18 normal",
+                              "magnetic_tile  ·  16 normal", "transistor  ·  14 normal"]
+    assert at.title[0].value == "Collect"
+
+
+def test_empty_workspace_says_what_to_do(tmp_path):
+    at = app(tmp_path / "new-ws").run()
+    assert not at.exception
+    assert any("No classes yet" in c.value for c in at.sidebar.caption)
+
+
+def test_upload_of_images_and_zip_adds_them(tiny_ws):
+    at = app(tiny_ws.root, "pages/collect.py").run()
+    good = imageio.encode_png(np.random.default_rng(1).integers(0, 255, (20, 20, 3), dtype=np.uint8))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("bolts/a.png", imageio.encode_png(np.zeros((8, 8, 3), np.uint8)))
+    uploader = at.file_uploader[0]
+    uploader.upload("new.png", good, "image/png").upload("broken.png", b"xx", "image/png")
+    uploader.upload("more.zip", buffer.getvalue(), "application/zip")
+    at.text_input[0].set_value("hazelnut")
+    at.button[0].click().run()
+    assert not at.exception
+    assert len(tiny_ws.catalog.items()) == 5
+    assert [c.name for c in tiny_ws.classes()] == ["bolts", "hazelnut"]
+    assert any("broken.png" in m.value for m in at.markdown)
+    assert "2 images added" in at.warning[0].value
+
+
+def test_folder_import_with_a_missing_folder_shows_an_error(tiny_ws, tmp_path):
+    at = app(tiny_ws.root, "pages/collect.py").run()
+    at.text_input[1].set_value(str(tmp_path / "missing")).run()
+    at.button[1].click().run()
+    assert not at.exception
+    assert "no such file or folder" in at.error[0].value
+
+
+def test_export_page_writes_and_offers_a_zip(demo_ws, tmp_path):
+    at = app(demo_ws.root, "pages/export.py").run()
+    at.radio[0].set_value("mvtec")
+    at.text_input[0].set_value(str(tmp_path / "out"))
+    at.button[0].click().run()
+    assert not at.exception
+    assert (tmp_path / "out/manifest.json").is_file()
+    assert "mvtec export: 4 classes" in at.success[0].value
+    assert at.get("download_button")
+
+
+def test_export_page_error_keeps_the_page_working(demo_ws, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine/keep.txt").write_text("x")
+    at = app(demo_ws.root, "pages/export.py").run()
+    at.text_input[0].set_value(str(tmp_path / "mine"))
+    at.button[0].click().run()
+    assert not at.exception
+    assert "not an earlier export" in at.error[0].value

@@ -571,26 +571,28 @@ class Catalog:
             f" LEFT JOIN provenance p ON p.item_id = i.id WHERE {' AND '.join(where)} ORDER BY i.id", args)
         return [{**dict(r), "info": json.loads(r["info"])} for r in rows]
 
-    def set_status_batch(self, item_ids: list[int], status: str, user: str = "") -> int:
-        """Set the status of many items as one decision that a single `undo_batch` reverts."""
+    def set_status_batch(self, changes: dict[str, list[int]], user: str = "") -> int:
+        """Set statuses ({status: item ids}) as one decision that a single `undo_batch` reverts."""
         with self.transaction() as conn:
             before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
-            changed = self.set_status(item_ids, status, user)
+            changed = sum(self.set_status(item_ids, status, user) for status, item_ids in changes.items())
             conn.execute("UPDATE decisions SET batch = ? WHERE id > ?", (before + 1, before))
         return changed
 
-    def undo_batch(self, class_id: int | None = None) -> list[dict]:
-        """Revert the most recent decision, and with it the rest of its batch; returns what was undone."""
-        undone: list[dict] = []
+    def undo_batch(self, class_id: int) -> list[dict]:
+        """Revert the class's most recent status decision on items, with the rest of its batch;
+        returns the decisions undone (mask and class decisions are left to `undo`)."""
         with self.transaction() as conn:
-            while True:
-                where, args = "undone_at IS NULL", []
-                if class_id is not None:
-                    where, args = where + " AND class_id = ?", [class_id]
-                top = conn.execute(f"SELECT batch FROM decisions WHERE {where} ORDER BY id DESC LIMIT 1",
-                                   args).fetchone()
-                if top is None or (undone and (top["batch"] is None or top["batch"] != undone[0]["batch"])):
-                    return undone
-                undone.append(self.undo(class_id))
-                if undone[0]["batch"] is None:
-                    return undone
+            where = "class_id = ? AND target = 'item' AND action = 'status' AND undone_at IS NULL"
+            top = conn.execute(f"SELECT * FROM decisions WHERE {where} ORDER BY id DESC LIMIT 1",
+                               (class_id,)).fetchone()
+            if top is None:
+                return []
+            rows = [top] if top["batch"] is None else conn.execute(
+                f"SELECT * FROM decisions WHERE {where} AND batch = ? ORDER BY id DESC", (class_id, top["batch"]))
+            undone = [dict(r) for r in rows]
+            now = time.time()
+            for row in undone:
+                conn.execute("UPDATE items SET status = ?, updated = ? WHERE id = ?", (row["old"], now, row["target_id"]))
+                conn.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (now, row["id"]))
+        return undone

@@ -1,0 +1,126 @@
+import time
+
+import httpx
+import pytest
+
+from dsaii_core.collect.downloader import Downloader, DownloadSettings, robots_tag_disallows
+from dsaii_core.collect.netsafety import AddressPolicy, AddressRefused
+import ipaddress
+
+
+def paths_requested(web, since: int) -> list[str]:
+    return [path for path, _ in web.requests[since:]]
+
+
+def test_a_real_image_downloads_decoded_with_sha_and_identifiable_agent(web, downloader):
+    before = len(web.requests)
+    result = downloader.download(web.url("/img/coffee.png"))
+    assert result.ok and result.image.ndim == 3 and result.image.dtype.name == "uint8"
+    assert len(result.sha256) == 64 and result.content_type == "image/png"
+    agents = {headers.get("User-Agent") for _, headers in web.requests[before:]}
+    assert agents and all("dsaii-studio" in agent for agent in agents)
+
+
+@pytest.mark.parametrize("path, reason", [
+    ("/html-as.png", "not an image or an unsupported format"),
+    ("/truncated.png", "truncated or corrupt"),
+    ("/text.txt", "not an image (content type 'text/plain')"),
+    ("/missing.png", "HTTP 404"),
+    ("/noai.png", "X-Robots-Tag says noai"),
+    ("/noimageai.png", "X-Robots-Tag says noindex"),
+    ("/private/secret.png", "robots.txt forbids it"),
+    ("/huge.png", "over the size cap"),
+    ("/huge-unannounced.png", "over the size cap"),
+    ("/redirect/loop", "more than 5 redirects"),
+])
+def test_hostile_responses_are_rejected_with_a_reason(web, downloader, path, reason):
+    result = downloader.download(web.url(path))
+    assert not result.ok and result.image is None
+    assert reason in result.error
+
+
+def test_a_50_mb_response_is_cut_off_at_the_cap_quickly(web, downloader):
+    start = time.monotonic()
+    result = downloader.download(web.url("/huge-unannounced.png"))
+    assert "over the size cap of 2.1 MB" in result.error
+    assert time.monotonic() - start < 5
+
+
+def test_robots_tag_for_another_bot_does_not_apply(web, downloader):
+    assert downloader.download(web.url("/otherbot.png")).ok
+    assert robots_tag_disallows(httpx.Headers({"X-Robots-Tag": "dsaii-studio: noai"})) == "noai"
+    assert robots_tag_disallows(httpx.Headers({"X-Robots-Tag": "googlebot: noindex"})) is None
+    assert robots_tag_disallows(httpx.Headers({"X-Robots-Tag": "nofollow"})) is None
+
+
+def test_redirects_are_followed_with_a_check_at_every_hop(web, downloader):
+    assert downloader.download(web.url("/redirect/ok")).ok
+
+
+@pytest.mark.parametrize("path, refused", [("/redirect/private", "private address 10.0.0.1"),
+                                           ("/redirect/link-local", "link-local address 169.254.169.254")])
+def test_redirect_to_private_or_link_local_address_is_refused_before_connecting(web, downloader, monkeypatch,
+                                                                                path, refused):
+    connected = []
+    original = httpx.HTTPTransport.handle_request
+
+    def spy(self, request):
+        connected.append(request.url.host)
+        return original(self, request)
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", spy)
+    result = downloader.download(web.url(path))
+    assert not result.ok and refused in result.error
+    assert set(connected) == {"127.0.0.1"}  # the fake site only: 10.0.0.1 / 169.254.x were never contacted
+
+
+def test_link_local_stays_refused_even_when_private_addresses_are_allowed():
+    policy = AddressPolicy(allow_private=True)
+    assert policy.refusal(ipaddress.ip_address("10.0.0.1")) is None
+    assert policy.refusal(ipaddress.ip_address("127.0.0.1")) is None
+    assert "link-local" in policy.refusal(ipaddress.ip_address("169.254.169.254"))
+    assert "link-local" in policy.refusal(ipaddress.ip_address("::ffff:169.254.1.1"))
+
+
+def test_without_permission_loopback_is_refused(web):
+    with Downloader(DownloadSettings(per_host_interval_s=0)) as strict:
+        before = len(web.requests)
+        result = strict.download(web.url("/img/coffee.png"))
+        assert not result.ok and "loopback address 127.0.0.1" in result.error
+        assert len(web.requests) == before
+    with pytest.raises(AddressRefused, match="loopback"):
+        AddressPolicy().resolve("http://localhost/x.png")
+    with pytest.raises(AddressRefused, match="only http and https"):
+        AddressPolicy(True).resolve("file:///etc/passwd")
+
+
+def test_slow_responses_time_out_after_retries_and_count_as_transient(web, downloader):
+    start = time.monotonic()
+    result = downloader.download(web.url("/slow/coffee.png"))
+    assert not result.ok and "timed out" in result.error and not result.permanent
+    assert time.monotonic() - start < 4
+
+
+def test_server_errors_are_retried_then_reported_as_transient(web, downloader):
+    before = len(web.requests)
+    result = downloader.download(web.url("/error500"))
+    assert "HTTP 500" in result.error and not result.permanent
+    assert paths_requested(web, before).count("/error500") == 2  # first try + one retry
+
+
+def test_per_host_rate_limit_spaces_requests(web, fast_settings):
+    fast_settings.per_host_interval_s = 0.2
+    with Downloader(fast_settings) as client:
+        client.robots_allows(web.url("/"))  # robots.txt fetched first, outside the timing
+        start = time.monotonic()
+        results = list(client.download_many([web.url(f"/img/{n}.png") for n in ("coffee", "chelsea", "rocket", "brick")]))
+    assert all(r.ok for r in results)
+    assert time.monotonic() - start >= 0.55  # 4 requests, 0.2 s apart, even on 3 threads
+
+
+def test_download_many_keeps_order_and_reports_progress(web, downloader):
+    urls = [web.url(p) for p in ("/img/coffee.png", "/missing.png", "/img/rocket.png")]
+    seen = []
+    results = list(downloader.download_many(urls, progress=seen.append))
+    assert [r.url for r in results] == urls and [r.ok for r in results] == [True, False, True]
+    assert seen == [1, 2, 3]

@@ -1,0 +1,41 @@
+# Two commands do all the set-up on a fresh Debian/Ubuntu machine with Python 3.11:
+#   make run    # venv + requirements, demo workspace, app on http://localhost:8501
+#   make test   # also test requirements and Debian chromium + chromium-driver, then the whole suite
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+WORKSPACE ?= workspaces/demo
+PORT ?= 8501
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test demo chromium clean-demo
+
+$(VENV)/.runtime: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.runtime requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+$(WORKSPACE)/dsaii.sqlite: | $(VENV)/.runtime
+	$(PY) -m dsaii_core init $(WORKSPACE) --demo
+
+demo: $(WORKSPACE)/dsaii.sqlite
+
+run: $(VENV)/.runtime demo
+	DSAII_WORKSPACE=$(WORKSPACE) $(PY) -m streamlit run app.py --server.address localhost --server.port $(PORT)
+
+chromium:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver)
+
+# pytest exits 5 when it collects no tests: not a failure of the set-up.
+test: $(VENV)/.test chromium
+	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
+
+clean-demo:
+	rm -rf $(WORKSPACE)

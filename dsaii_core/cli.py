@@ -23,7 +23,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="DSAII Studio: build synthetic industrial-anomaly datasets and benchmark detectors.")
 
 # Modules that define `register(app)` to add a phase's commands.
-PHASE_MODULES: list[str] = []
+PHASE_MODULES: list[str] = [
+    "dsaii_core.collect.cli",
+]
 
 
 @contextmanager

@@ -4,14 +4,14 @@ import streamlit as st
 
 from pages._ui import sidebar
 
-st.set_page_config(page_title="DSAII Studio", page_icon="🔬", layout="wide")
+st.set_page_config(page_title="DSAII Studio", page_icon=":material/biotech:", layout="wide")
 
 PAGES = {
     "Data": [
-        st.Page("pages/collect.py", title="Collect", icon="📥", default=True),
+        st.Page("pages/collect.py", title="Collect", icon=":material/download:", default=True),
     ],
     "Dataset": [
-        st.Page("pages/export.py", title="Export", icon="📦"),
+        st.Page("pages/export.py", title="Export", icon=":material/inventory_2:"),
     ],
 }
 

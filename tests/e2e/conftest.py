@@ -116,6 +116,10 @@ class UI:
     def wait_text(self, text: str, timeout: float = 60) -> None:
         WebDriverWait(self.driver, timeout).until(lambda d: text in d.find_element(By.TAG_NAME, "body").text)
 
+    def wait_for(self, css: str, timeout: float = 60):
+        """The first element matching a CSS selector, once it is in the page."""
+        return WebDriverWait(self.driver, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
+
     def text(self) -> str:
         return self.driver.find_element(By.TAG_NAME, "body").text
 

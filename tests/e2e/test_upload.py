@@ -1,7 +1,6 @@
 """The app in a real browser: upload an image on Collect and see the class count change."""
 
 import numpy as np
-from selenium.webdriver.common.by import By
 
 from dsaii_core import imageio
 
@@ -12,7 +11,7 @@ def test_upload_in_browser_changes_the_class_count(app_server, ui, tiny_ws, tmp_
     ui.wait_text("3 normal")
     image = tmp_path / "new.png"
     image.write_bytes(imageio.encode_png(np.random.default_rng(2).integers(0, 255, (32, 32, 3), dtype=np.uint8)))
-    ui.driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] input[type='file']").send_keys(str(image))
+    ui.wait_for("input[type='file']").send_keys(str(image))
     ui.wait_text("new.png")
     ui.click_button("Import")
     ui.wait_text("1 images added")

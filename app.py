@@ -10,6 +10,10 @@ PAGES = {
     "Data": [
         st.Page("pages/collect.py", title="Collect", icon=":material/download:", default=True),
     ],
+    "Synthesis": [
+        st.Page("pages/inpaint.py", title="Inpaint", icon="🎨"),
+        st.Page("pages/review.py", title="Review", icon="✅"),
+    ],
     "Dataset": [
         st.Page("pages/export.py", title="Export", icon=":material/inventory_2:"),
     ],

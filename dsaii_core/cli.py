@@ -25,6 +25,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 # Modules that define `register(app)` to add a phase's commands.
 PHASE_MODULES: list[str] = [
     "dsaii_core.collect.cli",
+    "dsaii_core.inpaint.cli",
 ]
 
 

@@ -1,0 +1,164 @@
+"""Turn a workspace's (normal image, anomaly mask) pairs into pending anomalies, as a resumable job.
+
+Each anomaly mask of a kept normal image is one job item (key = the mask id). The result is
+stored as an anomaly item (role 'anomaly', status 'pending', parent = the normal image, mask_id =
+the anomaly mask, origin 'inpaint:<backend>', its seed and QC figures in `info`), committed with
+its job item in one transaction (see dsaii_core.jobs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from dsaii_core.catalog import ImageClass, Item, Mask
+from dsaii_core.errors import DsaiiError
+from dsaii_core.inpaint.base import Backend, InpaintFailed, InpaintParams, InpaintRequest, class_prompts
+from dsaii_core.inpaint.classical import ClassicalBackend, DefectSource
+from dsaii_core.inpaint.qc import check_result
+from dsaii_core.jobs import Job, create_job
+from dsaii_core.workspace import Workspace
+
+BACKENDS = ("classical", "diffusers", "webui")
+MAX_DEFECT_SOURCES = 32
+MAX_TEXTURES = 8
+
+
+def pending_pairs(ws: Workspace, cls: ImageClass) -> list[Mask]:
+    """Anomaly masks of kept normal images that have no pending or accepted anomaly yet."""
+    kept = {item.id for item in ws.catalog.items(class_id=cls.id, role="normal", statuses=("kept",))}
+    covered = {item.mask_id for item in ws.catalog.items(class_id=cls.id, role="anomaly",
+                                                         statuses=("pending", "accepted"))}
+    return [m for m in ws.catalog.masks(class_id=cls.id, kind="anomaly")
+            if m.item_id in kept and m.id not in covered]
+
+
+def defect_sources(ws: Workspace, cls: ImageClass) -> list[DefectSource]:
+    """Real defects to transplant: imported anomalies with a mask, of this class first, else any class."""
+    def real(class_id: int | None) -> list[Item]:
+        return [i for i in ws.catalog.items(class_id=class_id, role="anomaly", statuses=("accepted", "pending"))
+                if i.origin == "import" and i.mask_id is not None]
+    items = real(cls.id) or real(None)
+    sources = []
+    for item in items[:MAX_DEFECT_SOURCES]:
+        mask = ws.read_mask(ws.catalog.mask(item.mask_id))
+        if (mask > 0).any():
+            sources.append(DefectSource(ws.read_image(item), mask, item.defect or ""))
+    return sources
+
+
+def texture_pool(ws: Workspace, cls: ImageClass) -> list[np.ndarray]:
+    """Foreign textures for DRAEM-style blending: normal images of the other classes."""
+    others = [i for c in ws.catalog.classes() if c.id != cls.id
+              for i in ws.catalog.items(class_id=c.id, role="normal", statuses=("kept",))[:2]]
+    return [ws.read_image(item) for item in others[:MAX_TEXTURES]]
+
+
+def make_backend(name: str, options: dict, ws: Workspace, cls: ImageClass) -> Backend:
+    """The backend a job names, built from its options (model path, web UI URL, classical method)."""
+    if name == "classical":
+        method = options.get("method", "auto")
+        return ClassicalBackend(method, defect_sources(ws, cls) if method in ("auto", "transplant") else (),
+                                texture_pool(ws, cls) if method == "texture" else ())
+    if name == "diffusers":
+        from dsaii_core.inpaint.diffusers_backend import DiffusersBackend
+        if not options.get("model"):
+            raise DsaiiError("the diffusers backend needs a model: a local diffusers folder or .safetensors file")
+        return DiffusersBackend(options["model"], options.get("config"), options.get("device"))
+    if name == "webui":
+        from dsaii_core.inpaint.webui_backend import WebUIBackend, settings_from
+        settings = settings_from(ws.catalog)
+        return WebUIBackend(options.get("url") or settings["url"], settings["auth"],
+                            float(options.get("timeout_s") or settings["timeout_s"]), options.get("sampler"))
+    raise DsaiiError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
+
+
+def start_inpaint_job(ws: Workspace, classes: Sequence[ImageClass], backend: str, *, options: dict | None = None,
+                      params: InpaintParams = InpaintParams(), prompt: str | None = None,
+                      negative_prompt: str | None = None, seed: int = 0, masks: Sequence[Mask] | None = None,
+                      replaces: dict[int, int] | None = None, user: str = "") -> Job:
+    """A queued inpaint job over the given masks (default: every pending pair of `classes`)."""
+    if backend not in BACKENDS:
+        raise DsaiiError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
+    params.check()
+    masks = list(masks) if masks is not None else [m for c in classes for m in pending_pairs(ws, c)]
+    job_params = {"backend": backend, "options": options or {}, "params": params.as_dict(), "prompt": prompt,
+                  "negative_prompt": negative_prompt, "seed": seed, "user": user,
+                  "replaces": {str(k): v for k, v in (replaces or {}).items()}}
+    return create_job(ws.catalog, "inpaint", [str(m.id) for m in masks], job_params,
+                      classes[0].id if len(classes) == 1 else None)
+
+
+@dataclass(frozen=True)
+class _Result:
+    image: np.ndarray
+    qc: dict
+    prompt: str
+
+
+class InpaintTask:
+    """The 'inpaint' job kind: compute = backend + QC, commit = a pending anomaly item."""
+
+    def __init__(self, ws: Workspace, job: Job):
+        self.ws = ws
+        self.spec = job.params
+        self.params = InpaintParams.from_dict(self.spec.get("params", {})).check()
+        self.batch_size = self.params.batch_size
+        self.job_id = job.id
+        self._backends: dict[int, Backend] = {}
+
+    def backend(self, cls: ImageClass) -> Backend:
+        # Classical backends draw defects from the class; diffusion backends are one per job.
+        slot = cls.id if self.spec["backend"] == "classical" else 0
+        if slot not in self._backends:
+            self._backends[slot] = make_backend(self.spec["backend"], self.spec.get("options", {}), self.ws, cls)
+        return self._backends[slot]
+
+    def _pair(self, key: str) -> tuple[Mask, Item, ImageClass]:
+        mask = self.ws.catalog.mask(int(key))
+        normal = self.ws.catalog.item(mask.item_id)
+        return mask, normal, self.ws.catalog.class_by_id(normal.class_id)
+
+    def compute(self, keys: Sequence[str], seeds: Sequence[int]) -> list[object]:
+        outputs: list[object] = [None] * len(keys)
+        groups: dict[int, list[tuple[int, InpaintRequest, ImageClass]]] = {}
+        for index, (key, seed) in enumerate(zip(keys, seeds)):
+            try:
+                mask, normal, cls = self._pair(key)
+                prompt, negative = class_prompts(cls)
+                request = InpaintRequest(self.ws.read_image(normal), self.ws.read_mask(mask),
+                                         self.spec.get("prompt") or prompt,
+                                         self.spec.get("negative_prompt") or negative, seed)
+            except DsaiiError as exc:  # a file gone missing or unreadable fails this item only
+                outputs[index] = InpaintFailed(str(exc))
+                continue
+            groups.setdefault(cls.id if self.spec["backend"] == "classical" else 0, []).append((index, request, cls))
+        for members in groups.values():
+            backend = self.backend(members[0][2])
+            results = backend.inpaint_batch([r for _, r, _ in members], self.params)
+            for (index, request, _), result in zip(members, results):
+                outputs[index] = result if isinstance(result, Exception) else _Result(
+                    result, check_result(request.image, result, request.mask).as_dict(), request.prompt)
+        return outputs
+
+    def commit(self, key: str, seed: int, output: object) -> str:
+        assert isinstance(output, _Result)
+        mask, normal, cls = self._pair(key)
+        backend = self.backend(cls)
+        info = {"qc": output.qc, "job_id": self.job_id, "backend": backend.name, "backend_label": backend.label,
+                "options": self.spec.get("options", {}), "params": self.params.as_dict()}
+        if backend.is_diffusion:
+            info.update(prompt=output.prompt, negative_prompt=self.spec.get("negative_prompt"))
+        item = self.ws.add_image(cls, output.image, role="anomaly", status="pending", origin=f"inpaint:{backend.name}",
+                                 parent_id=normal.id, seed=seed, info=info, skip_duplicates=False).item
+        self.ws.catalog.set_item_fields(item.id, mask_id=mask.id)
+        replaced = self.spec.get("replaces", {}).get(key)
+        if replaced is not None:
+            self.ws.catalog.set_status([int(replaced)], "rejected", user=self.spec.get("user", ""))
+        return str(item.id)
+
+
+def make_task(ws: Workspace, job: Job) -> InpaintTask:
+    return InpaintTask(ws, job)

@@ -1,0 +1,93 @@
+"""Automatic quality control of one inpainted result against its normal image and mask.
+
+Figures: mean absolute difference (grey levels, 0–255) and SSIM inside the mask and outside the
+dilated mask. Flags name the usual failures of img2img batches, which the reference work removed by
+eye: nothing visible changed, the change bled past the mask, a blank / black image (e.g. a safety
+checker's), or an image of another size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+from skimage.metrics import structural_similarity
+
+FLAG_LABELS = {
+    "no_visible_defect": "no visible defect",
+    "bleeds_outside_mask": "bleeds outside the mask",
+    "blank_output": "blank / black output",
+    "size_changed": "size changed",
+}
+
+
+@dataclass(frozen=True)
+class QCThresholds:
+    min_inside_mad: float = 6.0      # mean |Δ| inside the mask below this: nothing visible happened
+    max_inside_ssim: float = 0.9     # ... or the structure inside is almost the same
+    max_outside_mad: float = 1.0     # mean |Δ| off the dilated mask above this: the change bled out
+    max_outside_changed: float = 0.01  # share of off-mask pixels changed by more than 8 levels
+    min_std: float = 2.0             # a whole image flatter than this is blank
+    outside_margin_px: int = 16      # pixels this close to the mask count as neither inside nor outside
+
+
+@dataclass(frozen=True)
+class QCReport:
+    inside_mad: float | None
+    outside_mad: float | None
+    inside_ssim: float | None
+    outside_ssim: float | None
+    outside_changed: float | None
+    flags: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.flags
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["flags"] = list(self.flags)
+        data["passed"] = self.passed
+        return data
+
+    def summary(self) -> str:
+        if self.inside_mad is None:
+            return ", ".join(FLAG_LABELS[f] for f in self.flags)
+        text = (f"Δ inside {self.inside_mad:.1f} · outside {self.outside_mad:.2f} · "
+                f"SSIM inside {self.inside_ssim:.2f}")
+        return text + ("" if self.passed else " · " + ", ".join(FLAG_LABELS[f] for f in self.flags))
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def check_result(normal: np.ndarray, anomaly: np.ndarray, mask: np.ndarray,
+                 thresholds: QCThresholds = QCThresholds()) -> QCReport:
+    """QC figures and flags for an inpainted `anomaly` of `normal` under `mask` (0/255)."""
+    if anomaly.shape != normal.shape:
+        return QCReport(None, None, None, None, None, ("size_changed",))
+    flags: list[str] = []
+    if float(anomaly.std()) < thresholds.min_std or float(anomaly.max()) < 8:
+        flags.append("blank_output")
+    inside = mask > 0
+    near = cv2.dilate(inside.astype(np.uint8), cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * thresholds.outside_margin_px + 1,) * 2)) > 0
+    outside = ~near
+    diff = np.abs(anomaly.astype(np.int16) - normal.astype(np.int16)).max(axis=2)
+    side = min(normal.shape[:2])
+    _, ssim_map = structural_similarity(_gray(normal), _gray(anomaly), full=True, data_range=255,
+                                        win_size=min(7, side if side % 2 else side - 1))
+    inside_mad = float(diff[inside].mean()) if inside.any() else 0.0
+    inside_ssim = float(ssim_map[inside].mean()) if inside.any() else 1.0
+    outside_mad = float(diff[outside].mean()) if outside.any() else 0.0
+    outside_ssim = float(ssim_map[outside].mean()) if outside.any() else 1.0
+    outside_changed = float((diff[outside] > 8).mean()) if outside.any() else 0.0
+    if "blank_output" not in flags and (inside_mad < thresholds.min_inside_mad
+                                        or inside_ssim > thresholds.max_inside_ssim):
+        flags.append("no_visible_defect")
+    if outside_mad > thresholds.max_outside_mad or outside_changed > thresholds.max_outside_changed:
+        flags.append("bleeds_outside_mask")
+    return QCReport(round(inside_mad, 3), round(outside_mad, 3), round(inside_ssim, 4), round(outside_ssim, 4),
+                    round(outside_changed, 5), tuple(flags))

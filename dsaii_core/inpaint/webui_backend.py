@@ -1,0 +1,125 @@
+"""Client for the Stable Diffusion web UI's HTTP API (AUTOMATIC1111 / Forge started with --api).
+
+For labs that already run one, as the reference work did: each image goes to `/sdapi/v1/img2img`
+with its mask ("inpaint only masked" at full resolution, original content as the fill). The
+answer is pasted back through our own feathered, dilated mask, so pixels away from the defect stay
+exactly as they were even though the web UI re-encodes the whole picture.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from typing import Sequence
+
+import cv2
+import httpx
+import numpy as np
+
+from dsaii_core import imageio
+from dsaii_core.errors import DsaiiError
+from dsaii_core.inpaint.base import InpaintFailed, InpaintParams, InpaintRequest, check_pair, inpaint_each
+from dsaii_core.inpaint.crop import blend
+
+DEFAULT_URL = "http://127.0.0.1:7860"
+DEFAULT_TIMEOUT_S = 300.0
+FILL_ORIGINAL = 1  # web UI 'inpainting_fill': 0 fill, 1 original, 2 latent noise, 3 latent nothing
+
+
+def settings_from(catalog) -> dict:
+    """URL / auth / timeout from the workspace settings, overridden by DSAII_WEBUI_URL / DSAII_WEBUI_AUTH."""
+    return {"url": os.environ.get("DSAII_WEBUI_URL") or catalog.get_setting("webui.url", DEFAULT_URL),
+            "auth": os.environ.get("DSAII_WEBUI_AUTH") or catalog.get_setting("webui.auth") or None,
+            "timeout_s": float(catalog.get_setting("webui.timeout_s", str(DEFAULT_TIMEOUT_S)))}
+
+
+def _b64png(array: np.ndarray) -> str:
+    return base64.b64encode(imageio.encode_png(array)).decode("ascii")
+
+
+class WebUIBackend:
+    """Inpainting by a running SD web UI; `auth` is 'user:password' for its --api-auth."""
+    name = "webui"
+    is_diffusion = True
+
+    def __init__(self, url: str = DEFAULT_URL, auth: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 sampler: str | None = None, transport: httpx.BaseTransport | None = None):
+        if not url.startswith(("http://", "https://")):
+            raise DsaiiError(f"web UI URL must start with http:// or https://, not '{url}'")
+        self.url = url.rstrip("/")
+        self.sampler = sampler
+        credentials = tuple(auth.split(":", 1)) if auth else None
+        if credentials is not None and len(credentials) != 2:
+            raise DsaiiError("web UI auth must be 'user:password'")
+        self._client = httpx.Client(base_url=self.url, auth=credentials, transport=transport,
+                                    timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)))
+        self.timeout_s = timeout_s
+
+    @property
+    def label(self) -> str:
+        return f"Stable Diffusion web UI at {self.url}"
+
+    def payload(self, image: np.ndarray, mask: np.ndarray, prompt: str, negative_prompt: str, seed: int,
+                params: InpaintParams) -> dict:
+        """The img2img request body for one image (size rounded down to a multiple of 8)."""
+        height, width = image.shape[:2]
+        body = {
+            "init_images": [_b64png(image)], "mask": _b64png(mask), "prompt": prompt,
+            "negative_prompt": negative_prompt, "seed": int(seed), "steps": params.steps,
+            "cfg_scale": params.guidance, "denoising_strength": params.strength, "batch_size": 1, "n_iter": 1,
+            "width": max(8, width // 8 * 8), "height": max(8, height // 8 * 8),
+            "inpainting_fill": FILL_ORIGINAL, "inpaint_full_res": True, "inpaint_full_res_padding": 32,
+            "mask_blur": 4, "inpainting_mask_invert": 0, "resize_mode": 0,
+            "send_images": True, "save_images": False,
+        }
+        if self.sampler:
+            body["sampler_name"] = self.sampler
+        return body
+
+    def _post(self, body: dict) -> dict:
+        try:
+            response = self._client.post("/sdapi/v1/img2img", json=body)
+        except httpx.TimeoutException as exc:
+            raise InpaintFailed(f"the web UI at {self.url} did not answer within {self.timeout_s:.0f} s") from exc
+        except httpx.TransportError as exc:
+            raise DsaiiError(f"no Stable Diffusion web UI at {self.url} ({type(exc).__name__}); start it with "
+                             "--api or fix the URL in settings") from exc
+        if response.status_code == 404:
+            raise DsaiiError(f"{self.url} has no /sdapi/v1/img2img: start the web UI with --api")
+        if response.status_code in (401, 403):
+            raise DsaiiError(f"the web UI at {self.url} refused the credentials (HTTP {response.status_code}); "
+                             "set user:password in settings")
+        if response.status_code >= 400:
+            detail = response.text[:200].replace("\n", " ")
+            raise InpaintFailed(f"the web UI answered HTTP {response.status_code}: {detail}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise InpaintFailed("the web UI answered with something that is not JSON") from exc
+
+    def inpaint(self, image: np.ndarray, mask: np.ndarray, prompt: str, negative_prompt: str, seed: int,
+                params: InpaintParams) -> np.ndarray:
+        """The web UI's inpainting of `image` under `mask`, pasted back through the dilated mask."""
+        check_pair(image, mask)
+        answer = self._post(self.payload(image, mask, prompt, negative_prompt, seed, params))
+        images = answer.get("images") if isinstance(answer, dict) else None
+        if not images or not isinstance(images[0], str):
+            raise InpaintFailed("the web UI answered without an image")
+        encoded = images[0].split(",", 1)[-1]  # some versions prefix a data: URL header
+        try:
+            data = base64.b64decode(encoded, validate=True)
+            result = imageio.read_image(data, "web UI image")
+        except (binascii.Error, ValueError, DsaiiError) as exc:
+            raise InpaintFailed("the web UI sent an image that cannot be decoded") from exc
+        if result.shape != image.shape:
+            result = cv2.resize(result, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_CUBIC)
+        if int(result.max()) < 8:
+            raise InpaintFailed("the web UI returned a black image (safety filter?); retry with another seed")
+        return blend(image, result, mask, params.dilate_px)
+
+    def inpaint_batch(self, requests: Sequence[InpaintRequest], params: InpaintParams) -> list[np.ndarray | Exception]:
+        return inpaint_each(self, requests, params)
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,320 @@
+"""Resumable batch jobs: state in the catalog (`jobs`, `job_items`), work in a background worker.
+
+A job is a list of item keys and the params of its task. The runner computes results in batches
+(through an Executor: local now, Ray later) and commits each item's result rows together with its
+`job_items` row in one transaction, so an item is done exactly when its result is in the catalog:
+a worker killed at any moment resumes without losing or duplicating results. A file written
+before a crash is either overwritten by the retry (same next file name) or removed by
+`Workspace.repair`. Failed items are retried with a new seed up to `max_attempts`.
+
+The worker (`python -m dsaii_core worker WS JOB_ID`) runs detached from the app, beats a
+heartbeat, and stops between batches when the job is cancelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Protocol, Sequence
+
+from dsaii_core.catalog import Catalog
+from dsaii_core.errors import DsaiiError
+from dsaii_core.workspace import Workspace
+
+ACTIVE_STATES = ("queued", "running", "cancelling")
+FINAL_STATES = ("done", "failed", "cancelled")
+HEARTBEAT_S = 2.0
+STALE_S = 30.0
+MAX_ATTEMPTS = 3
+# Where each job kind's task lives: "module:function(ws, job) -> Task".
+TASK_FACTORIES = {"inpaint": "dsaii_core.inpaint.generate:make_task"}
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    class_id: int | None
+    params: dict
+    state: str         # queued, running, cancelling, cancelled, done, failed, or 'interrupted' (worker gone)
+    total: int
+    done: int
+    failed: int
+    error: str | None
+    pid: int | None
+    heartbeat: float | None
+    created: float
+    updated: float
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def resumable(self) -> bool:
+        return self.state in ("interrupted", "cancelled", "failed") and self.done < self.total
+
+
+class Task(Protocol):
+    """The work of one job kind: `compute` is pure (may run elsewhere), `commit` writes to the workspace."""
+    batch_size: int
+
+    def compute(self, keys: Sequence[str], seeds: Sequence[int]) -> list[object]:
+        """One output or Exception per key; raise only for errors that doom the whole job."""
+
+    def commit(self, key: str, seed: int, output: object) -> str:
+        """Write one output's rows (inside the runner's transaction); returns the result to record."""
+
+
+Batch = tuple[list[str], list[int]]
+
+
+class Executor(Protocol):
+    def map(self, compute: Callable[[Sequence[str], Sequence[int]], list], batches: Iterable[Batch]
+            ) -> Iterator[tuple[Batch, list]]: ...
+
+
+class LocalExecutor:
+    """Runs batches one after another in this process (lazily, so a cancel stops at the next batch)."""
+
+    def map(self, compute, batches):
+        for batch in batches:
+            yield batch, compute(*batch)
+
+
+# -- reading and writing job rows ---------------------------------------------------------------
+def _job(catalog: Catalog, row) -> Job:
+    failed = catalog.db.execute("SELECT COUNT(*) FROM job_items WHERE job_id = ? AND state = 'failed'",
+                                (row["id"],)).fetchone()[0]
+    state = row["state"]
+    if state in ACTIVE_STATES and row["pid"] is not None and not _worker_alive(row["pid"], row["heartbeat"]):
+        state = "interrupted"
+    return Job(row["id"], row["kind"], row["class_id"], json.loads(row["params"]), state, row["total"],
+               row["done"], failed, row["error"], row["pid"], row["heartbeat"], row["created"], row["updated"])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child nobody has reaped yet is a zombie: dead for our purpose
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _worker_alive(pid: int, heartbeat: float | None) -> bool:
+    return _pid_alive(pid) and (heartbeat is None or time.time() - heartbeat < STALE_S)
+
+
+def get_job(catalog: Catalog, job_id: int) -> Job:
+    """The job with its live state ('interrupted' when its worker died without finishing)."""
+    row = catalog.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise DsaiiError(f"no job with id {job_id}")
+    return _job(catalog, row)
+
+
+def list_jobs(catalog: Catalog, kind: str | None = None, class_id: int | None = None, limit: int = 20) -> list[Job]:
+    """Recent jobs, newest first."""
+    where, args = ["1"], []
+    for column, value in (("kind", kind), ("class_id", class_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    rows = catalog.db.execute(f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+                              [*args, limit]).fetchall()
+    return [_job(catalog, r) for r in rows]
+
+
+def item_errors(catalog: Catalog, job_id: int, limit: int = 20) -> list[tuple[str, str]]:
+    """(key, last error) of items that failed or are being retried."""
+    rows = catalog.db.execute("SELECT key, error FROM job_items WHERE job_id = ? AND error IS NOT NULL "
+                              "ORDER BY rowid LIMIT ?", (job_id, limit))
+    return [(r["key"], r["error"]) for r in rows]
+
+
+def create_job(catalog: Catalog, kind: str, keys: Sequence[str], params: dict, class_id: int | None = None) -> Job:
+    """A queued job over `keys` (duplicates dropped, order kept)."""
+    if kind not in TASK_FACTORIES:
+        raise DsaiiError(f"unknown job kind '{kind}'")
+    keys = list(dict.fromkeys(keys))
+    now = time.time()
+    with catalog.transaction() as conn:
+        cur = conn.execute("INSERT INTO jobs (kind, class_id, params, state, total, done, created, updated) "
+                           "VALUES (?, ?, ?, 'queued', ?, 0, ?, ?)",
+                           (kind, class_id, json.dumps(params), len(keys), now, now))
+        conn.executemany("INSERT INTO job_items (job_id, key) VALUES (?, ?)", [(cur.lastrowid, k) for k in keys])
+    return get_job(catalog, cur.lastrowid)
+
+
+def item_seed(base_seed: int, key: str, attempt: int = 0) -> int:
+    """The seed of one item: fixed by (job seed, key), changed on each retry; fits in 31 bits."""
+    digest = hashlib.sha256(f"{base_seed}:{key}".encode()).digest()
+    return (int.from_bytes(digest[:4], "big") + attempt) % (2 ** 31)
+
+
+def request_cancel(catalog: Catalog, job_id: int) -> Job:
+    """Ask the worker to stop after its current batch (a job with no live worker is cancelled at once)."""
+    job = get_job(catalog, job_id)
+    if job.state in FINAL_STATES:
+        return job
+    new_state = "cancelling" if job.state in ("running", "cancelling") else "cancelled"
+    with catalog.transaction() as conn:
+        conn.execute("UPDATE jobs SET state = ?, updated = ? WHERE id = ?", (new_state, time.time(), job_id))
+    return get_job(catalog, job_id)
+
+
+def prepare_resume(catalog: Catalog, job_id: int) -> Job:
+    """Queue an interrupted, cancelled or failed job again; failed items get fresh attempts."""
+    job = get_job(catalog, job_id)
+    if job.state in ("running", "cancelling"):
+        raise DsaiiError(f"job {job_id} is still running (worker pid {job.pid})")
+    with catalog.transaction() as conn:
+        conn.execute("UPDATE job_items SET state = 'pending', attempts = 0 WHERE job_id = ? AND state = 'failed'",
+                     (job_id,))
+        conn.execute("UPDATE jobs SET state = 'queued', pid = NULL, error = NULL, updated = ? WHERE id = ?",
+                     (time.time(), job_id))
+    return get_job(catalog, job_id)
+
+
+# -- the worker ---------------------------------------------------------------------------------
+def start_worker(ws: Workspace, job_id: int) -> int:
+    """Start `python -m dsaii_core worker` detached (own session), so it outlives the app; returns its pid."""
+    log_dir = ws.cache_dir / "jobs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    with open(log_dir / f"{job_id}.log", "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "dsaii_core", "worker", str(ws.root), str(job_id)],
+                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   start_new_session=True, close_fds=True)
+    with ws.catalog.transaction() as conn:  # the worker claims the job itself; this marks it started meanwhile
+        conn.execute("UPDATE jobs SET pid = ?, heartbeat = ?, updated = ? WHERE id = ? AND state = 'queued'",
+                     (process.pid, time.time(), time.time(), job_id))
+    return process.pid
+
+
+def _claim(catalog: Catalog, job_id: int, pid: int) -> Job:
+    """Mark the job running under this process; refuses a job another live worker runs or a finished one."""
+    with catalog.transaction() as conn:
+        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise DsaiiError(f"no job with id {job_id}")
+        if row["state"] in ("running", "cancelling") and row["pid"] not in (None, pid) \
+                and _worker_alive(row["pid"], row["heartbeat"]):
+            raise DsaiiError(f"job {job_id} is already running (worker pid {row['pid']})")
+        if row["state"] == "done":
+            raise DsaiiError(f"job {job_id} is already done")
+        if row["state"] in ("cancelled", "failed", "cancelling"):
+            conn.execute("UPDATE job_items SET state = 'pending', attempts = 0 WHERE job_id = ? AND state = 'failed'",
+                         (job_id,))
+        conn.execute("UPDATE job_items SET state = 'pending' WHERE job_id = ? AND state = 'running'", (job_id,))
+        conn.execute("UPDATE jobs SET state = 'running', pid = ?, heartbeat = ?, error = NULL, updated = ? "
+                     "WHERE id = ?", (pid, time.time(), time.time(), job_id))
+    return get_job(catalog, job_id)
+
+
+def _heartbeat(catalog: Catalog, job_id: int, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_S):
+        with catalog.transaction() as conn:
+            conn.execute("UPDATE jobs SET heartbeat = ? WHERE id = ?", (time.time(), job_id))
+    catalog.close()  # this thread's connection
+
+
+def _todo(catalog: Catalog, job_id: int, max_attempts: int) -> list[tuple[str, int]]:
+    rows = catalog.db.execute("SELECT key, attempts FROM job_items WHERE job_id = ? AND state IN ('pending', "
+                              "'running') AND attempts < ? ORDER BY rowid", (job_id, max_attempts))
+    return [(r["key"], r["attempts"]) for r in rows]
+
+
+def _cancel_requested(catalog: Catalog, job_id: int) -> bool:
+    return catalog.db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()[0] == "cancelling"
+
+
+def _record(catalog: Catalog, job_id: int, key: str, state: str, result: str | None, error: str | None) -> None:
+    with catalog.transaction() as conn:
+        if state == "done":
+            conn.execute("UPDATE job_items SET state = 'done', result = ?, error = NULL WHERE job_id = ? AND key = ?",
+                         (result, job_id, key))
+        else:  # a failure: one attempt used; out of attempts -> failed
+            conn.execute("UPDATE job_items SET attempts = attempts + 1, error = ?, state = ? WHERE job_id = ? "
+                         "AND key = ?", (error, state, job_id, key))
+        conn.execute("UPDATE jobs SET done = (SELECT COUNT(*) FROM job_items WHERE job_id = ? AND state = 'done'), "
+                     "updated = ? WHERE id = ?", (job_id, time.time(), job_id))
+
+
+def _finish(catalog: Catalog, job_id: int, state: str, error: str | None = None) -> None:
+    with catalog.transaction() as conn:
+        conn.execute("UPDATE jobs SET state = ?, error = ?, updated = ? WHERE id = ?",
+                     (state, error, time.time(), job_id))
+
+
+def load_task(ws: Workspace, job: Job) -> Task:
+    module, function = TASK_FACTORIES[job.kind].split(":")
+    return getattr(importlib.import_module(module), function)(ws, job)
+
+
+def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,
+            progress: Callable[[float], None] = lambda f: None, max_attempts: int = MAX_ATTEMPTS) -> Job:
+    """Run (or resume) a job in this process until every item is done, failed, or the job is cancelled."""
+    catalog = ws.catalog
+    job = _claim(catalog, job_id, os.getpid())
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(catalog, job_id, stop), daemon=True)
+    beat.start()
+    try:
+        task = load_task(ws, job)
+        base_seed = int(job.params.get("seed", 0))
+        progress(job.fraction)
+        while todo := _todo(catalog, job_id, max_attempts):
+            seeds = {key: item_seed(base_seed, key, attempts) for key, attempts in todo}
+            attempts = dict(todo)
+            keys = [key for key, _ in todo]
+            batches = ((keys[i:i + task.batch_size], [seeds[k] for k in keys[i:i + task.batch_size]])
+                       for i in range(0, len(keys), max(1, task.batch_size)))
+            for (batch_keys, batch_seeds), outputs in (executor or LocalExecutor()).map(task.compute, batches):
+                for key, seed, output in zip(batch_keys, batch_seeds, outputs):
+                    if not isinstance(output, Exception):
+                        try:
+                            with catalog.transaction():
+                                result = task.commit(key, seed, output)
+                                _record(catalog, job_id, key, "done", result, None)
+                            continue
+                        except DsaiiError as exc:
+                            output = exc
+                    failed = attempts[key] + 1 >= max_attempts
+                    _record(catalog, job_id, key, "failed" if failed else "pending", None, str(output) or repr(output))
+                job = get_job(catalog, job_id)
+                progress(job.fraction)
+                if _cancel_requested(catalog, job_id):
+                    _finish(catalog, job_id, "cancelled")
+                    return get_job(catalog, job_id)
+        job = get_job(catalog, job_id)
+        _finish(catalog, job_id, "done" if job.failed == 0 else "failed",
+                None if job.failed == 0 else f"{job.failed} of {job.total} items failed")
+    except KeyboardInterrupt:
+        _finish(catalog, job_id, "cancelled", "interrupted by the user")
+        raise
+    except Exception as exc:
+        _finish(catalog, job_id, "failed", str(exc) or type(exc).__name__)
+        raise
+    finally:
+        stop.set()
+        beat.join(timeout=5)
+    return get_job(catalog, job_id)

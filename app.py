@@ -11,8 +11,8 @@ PAGES = {
         st.Page("pages/collect.py", title="Collect", icon=":material/download:", default=True),
     ],
     "Synthesis": [
-        st.Page("pages/inpaint.py", title="Inpaint", icon="🎨"),
-        st.Page("pages/review.py", title="Review", icon="✅"),
+        st.Page("pages/inpaint.py", title="Inpaint", icon=":material/brush:"),
+        st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
     ],
     "Dataset": [
         st.Page("pages/export.py", title="Export", icon=":material/inventory_2:"),

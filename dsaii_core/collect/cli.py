@@ -34,8 +34,8 @@ def register(app: typer.Typer) -> None:
                                                        help="torchvision resnet18 state dict for similarity."),
             as_json: bool = typer.Option(False, "--json", help="Print the outcome of every URL as JSON.")):
         """Search an engine for images like a reference (or matching a query) and add them as candidates."""
-        if (reference is None) == (query is None) and engine_spec(engine).get("kind") != "local":
-            raise DsaiiError("give exactly one of --reference IMG or --query TEXT")
+        if reference is None and query is None:
+            raise DsaiiError("give --reference IMG or --query TEXT (both: search by keywords, rank by the image)")
         workspace = Workspace.open_or_create(ws)
         cls = workspace.add_class(class_name)
         image = imageio.read_image(reference) if reference else None

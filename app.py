@@ -9,6 +9,7 @@ st.set_page_config(page_title="DSAII Studio", page_icon=":material/biotech:", la
 PAGES = {
     "Data": [
         st.Page("pages/collect.py", title="Collect", icon=":material/download:", default=True),
+        st.Page("pages/curate.py", title="Curate", icon=":material/photo_library:"),
     ],
     "Synthesis": [
         st.Page("pages/inpaint.py", title="Inpaint", icon=":material/brush:"),

@@ -1,0 +1,76 @@
+"""The crawl panel of the Collect page: find images like a reference image on the web or in a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dsaii_core import imageio
+from dsaii_core.collect.crawl import CrawlReport, UrlOutcome, crawl
+from dsaii_core.collect.engines import DEFAULT_ENGINE, engine_names, engine_spec
+from pages._ui import current_class, current_workspace, user_errors
+
+
+def _outcome_rows(outcomes: list[UrlOutcome]) -> list[dict]:
+    return [{"state": o.state, "url": o.url, "reason": o.reason or ""} for o in outcomes]
+
+
+def _show_report(report: CrawlReport) -> None:
+    st.success(report.summary())
+    problems = report.errors + report.duplicates
+    if problems:
+        with st.expander(f"{len(problems)} URLs not added", expanded=bool(report.errors)):
+            st.dataframe(_outcome_rows(problems), hide_index=True, width="stretch")
+
+
+def crawl_panel() -> None:
+    """Reference upload, engine, count, live progress and the per-URL errors of the last crawl."""
+    ws = current_workspace()
+    st.subheader("Find similar images")
+    st.caption("Openverse and Wikimedia Commons return license and attribution with every image (the default); "
+               "browser engines drive a search site in headless Chromium; 'local' ranks a folder of your own. "
+               "Everything found lands as *candidates* on the **Curate** page.")
+    names = engine_names()
+    left, right = st.columns(2)
+    with left:
+        current = current_class()
+        class_name = st.text_input("Class", value=current.name if current else "", key="crawl_class",
+                                   help="Candidates go into this class (created if new).")
+        reference = st.file_uploader("Reference image", type=[s.lstrip(".") for s in imageio.IMAGE_SUFFIXES],
+                                     key="crawl_reference", help="Found images are ranked by similarity to it.")
+        query = st.text_input("Keywords", key="crawl_query",
+                              help="For keyword engines; empty: the class name is used.")
+    with right:
+        engine = st.selectbox("Engine", names, index=names.index(DEFAULT_ENGINE), key="crawl_engine",
+                              format_func=lambda n: engine_spec(n).get("title", n))
+        folder = st.text_input("Folder to search", key="crawl_folder") if engine_spec(engine)["kind"] == "local" else None
+        count = st.number_input("How many new candidates", 1, 1000, 30, key="crawl_max")
+        with st.expander("Network"):
+            allow_private = st.checkbox("Allow private and loopback addresses", key="crawl_allow_private",
+                                        help="Off by default, so no page can make the crawler reach your "
+                                             "local network. Turn on for a server on your own network.")
+            base_url = st.text_input("Engine base URL (optional)", key="crawl_base_url",
+                                     help="Another address for the engine, e.g. a self-hosted API mirror.")
+    if st.button("Crawl", type="primary", key="crawl_start", disabled=not class_name.strip()):
+        with user_errors(), st.status("Searching…", expanded=True) as status:
+            bar = st.progress(0.0)
+            live = st.empty()
+            problems: list[UrlOutcome] = []
+
+            def on_outcome(outcome: UrlOutcome) -> None:
+                if outcome.state in ("rejected", "failed"):
+                    problems.append(outcome)
+                    live.dataframe(_outcome_rows(problems[-10:]), hide_index=True, width="stretch")
+
+            cls = ws.add_class(class_name)
+            image = imageio.read_image(reference.getvalue(), name=reference.name) if reference else None
+            report = crawl(ws, cls, reference=image, query=query.strip() or None, engine=engine,
+                           max_images=int(count), allow_private=allow_private, base_url=base_url.strip() or None,
+                           folder=Path(folder).expanduser() if folder else None,
+                           progress=lambda f: bar.progress(min(max(f, 0.0), 1.0)))
+            status.update(label="Crawl finished", state="complete", expanded=False)
+            st.session_state["crawl_report"] = report
+            st.session_state["class_name"] = cls.name
+    if "crawl_report" in st.session_state:
+        _show_report(st.session_state["crawl_report"])

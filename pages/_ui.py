@@ -48,6 +48,11 @@ def current_class() -> ImageClass | None:
     return classes[0]
 
 
+def select_class(name: str) -> None:
+    """Make `name` the sidebar's class from the next rerun on (the picker is already drawn in this one)."""
+    st.session_state["next_class"] = name
+
+
 def require_class() -> ImageClass:
     """The current class; stops the page with a hint when there is none."""
     cls = current_class()
@@ -82,6 +87,8 @@ def sidebar() -> None:
                 st.caption("No classes yet.")
                 return
             names = [s.name for s in stats]
+            if st.session_state.get("next_class") in names:
+                st.session_state["class_name"] = st.session_state.pop("next_class")
             current = current_class()
             st.selectbox("Class", names, index=names.index(current.name), key="class_name",
                          format_func=lambda n: f"{n}  ·  {next(s.normal for s in stats if s.name == n)} normal")

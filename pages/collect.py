@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from dsaii_core.ingest import ImportReport, import_paths, import_uploads
-from pages._ui import current_class, current_workspace, user_errors
+from pages._ui import current_class, current_workspace, select_class, user_errors
 
 st.title("Collect")
 ws = current_workspace()
@@ -27,8 +27,7 @@ with upload_tab:
         files = st.file_uploader("Images or zips", accept_multiple_files=True,
                                  type=["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "zip"],
                                  help="A zip may hold class folders, a DSAII dataset or an MVTec AD root.")
-        names = [c.name for c in ws.catalog.classes()]
-        target = st.text_input("Class for the images", value=cls.name if cls else "",
+        target = st.text_input("Class for the images", value=cls.name if cls else "", key="upload_class",
                                help="An existing class or a new name. Zips bring their own class folders.")
         texture = st.checkbox("New classes are textures (no object mask)")
         submitted = st.form_submit_button("Import", type="primary")
@@ -43,14 +42,14 @@ with upload_tab:
                 status.update(label="Import finished", state="complete")
                 st.session_state["import_report"] = report
                 if target.strip() and ws.catalog.find_class(target.strip()):
-                    st.session_state["class_name"] = target.strip()
+                    select_class(target.strip())
 
 with folder_tab:
-    folder = st.text_input("Folder", placeholder="/data/my_images",
+    folder = st.text_input("Folder", placeholder="/data/my_images", key="folder_path",
                            help="Class folders, a DSAII dataset, an MVTec AD root or a folder of images.")
     folder_class = st.text_input("Put everything into class (optional)")
     folder_texture = st.checkbox("New classes are textures", key="folder_texture")
-    if st.button("Import folder", disabled=not folder):
+    if st.button("Import folder", disabled=not folder, key="import_folder"):
         with user_errors(), st.status("Importing…", expanded=False) as status:
             bar = st.progress(0.0)
             report = import_paths(ws, [Path(folder).expanduser()], class_name=folder_class.strip() or None,

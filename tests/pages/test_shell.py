@@ -13,9 +13,13 @@ REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 
 
-def app(ws_root, page="app.py") -> AppTest:
-    at = AppTest.from_file(str(REPO / page), default_timeout=TIMEOUT)
+def app(ws_root, page: str | None = None) -> AppTest:
+    """The whole app (shell + sidebar) on a workspace, switched to `page` when given."""
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
     at.session_state["workspace_path"] = str(ws_root)
+    if page:
+        at.run()
+        at.switch_page(page)
     return at
 
 
@@ -43,19 +47,21 @@ def test_upload_of_images_and_zip_adds_them(tiny_ws):
     uploader = at.file_uploader[0]
     uploader.upload("new.png", good, "image/png").upload("broken.png", b"xx", "image/png")
     uploader.upload("more.zip", buffer.getvalue(), "application/zip")
-    at.text_input[0].set_value("hazelnut")
+    at.text_input(key="upload_class").set_value("hazelnut")
     at.button[0].click().run()
     assert not at.exception
     assert len(tiny_ws.catalog.items()) == 5
     assert [c.name for c in tiny_ws.classes()] == ["bolts", "hazelnut"]
     assert any("broken.png" in m.value for m in at.markdown)
     assert "2 images added" in at.warning[0].value
+    at.run()
+    assert at.sidebar.selectbox[0].value == "hazelnut"
 
 
 def test_folder_import_with_a_missing_folder_shows_an_error(tiny_ws, tmp_path):
     at = app(tiny_ws.root, "pages/collect.py").run()
-    at.text_input[1].set_value(str(tmp_path / "missing")).run()
-    at.button[1].click().run()
+    at.text_input(key="folder_path").set_value(str(tmp_path / "missing")).run()
+    at.button(key="import_folder").click().run()
     assert not at.exception
     assert "no such file or folder" in at.error[0].value
 
@@ -63,7 +69,7 @@ def test_folder_import_with_a_missing_folder_shows_an_error(tiny_ws, tmp_path):
 def test_export_page_writes_and_offers_a_zip(demo_ws, tmp_path):
     at = app(demo_ws.root, "pages/export.py").run()
     at.radio[0].set_value("mvtec")
-    at.text_input[0].set_value(str(tmp_path / "out"))
+    at.text_input(key="export_out").set_value(str(tmp_path / "out"))
     at.button[0].click().run()
     assert not at.exception
     assert (tmp_path / "out/manifest.json").is_file()
@@ -75,7 +81,7 @@ def test_export_page_error_keeps_the_page_working(demo_ws, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine/keep.txt").write_text("x")
     at = app(demo_ws.root, "pages/export.py").run()
-    at.text_input[0].set_value(str(tmp_path / "mine"))
+    at.text_input(key="export_out").set_value(str(tmp_path / "mine"))
     at.button[0].click().run()
     assert not at.exception
     assert "not an earlier export" in at.error[0].value

@@ -39,7 +39,7 @@ def test_empty_workspace_says_what_to_do(tmp_path):
 
 
 def test_upload_of_images_and_zip_adds_them(tiny_ws):
-    at = app(tiny_ws.root, "pages/collect.py").run()
+    at = app(tiny_ws.root).run()  # Collect is the default page
     good = imageio.encode_png(np.random.default_rng(1).integers(0, 255, (20, 20, 3), dtype=np.uint8))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -59,7 +59,7 @@ def test_upload_of_images_and_zip_adds_them(tiny_ws):
 
 
 def test_folder_import_with_a_missing_folder_shows_an_error(tiny_ws, tmp_path):
-    at = app(tiny_ws.root, "pages/collect.py").run()
+    at = app(tiny_ws.root).run()
     at.text_input(key="folder_path").set_value(str(tmp_path / "missing")).run()
     at.button(key="import_folder").click().run()
     assert not at.exception

@@ -60,3 +60,5 @@ with folder_tab:
 if "import_report" in st.session_state:
     show_report(st.session_state.pop("import_report"))
     st.button("Refresh counts")
+
+from pages._crawl_panel import crawl_panel; crawl_panel()  # noqa: E402,E702

@@ -31,7 +31,8 @@ def undo() -> None:
     tell(f"Undid the last decision ({changed} image{'s' * (changed != 1)})" if changed else "Nothing to undo")
 
 
-def keep_most_similar(count: int) -> None:
+def keep_most_similar() -> None:
+    count = int(st.session_state["curate_top_n"])
     curate.keep_most_similar(ws, cls, count)
     tell(f"Kept the {count} most similar candidates, dropped the other candidates")
 
@@ -86,9 +87,8 @@ def grid() -> None:
     b3.button("Drop near duplicates", key="curate_drop_dups", on_click=drop_near_duplicates,
               help="In each group of near duplicates keep one (a kept image, else the most similar).")
     with b4.popover("Keep most similar"):
-        count = st.number_input("How many", 1, 10_000, 30, key="curate_top_n")
-        st.button("Keep them, drop the other candidates", key="curate_keep_top", on_click=keep_most_similar,
-                  args=(int(count),))
+        st.number_input("How many", 1, 10_000, 30, key="curate_top_n")
+        st.button("Keep them, drop the other candidates", key="curate_keep_top", on_click=keep_most_similar)
     b5.button("Undo", key="curate_undo", on_click=undo, icon=":material/undo:")
 
     st.caption(f"{page.total} images · {page.groups} near-duplicate groups ({page.duplicates} extra copies) · "

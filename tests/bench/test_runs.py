@@ -1,0 +1,67 @@
+"""Runs: a built-in detector on a workspace, stored in the catalog with its maps, compared with others."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsaii_core.bench import metrics, scores_io
+from dsaii_core.bench.dataset import benchmark_root, read_mvtec
+from dsaii_core.bench.detectors import make_detector
+from dsaii_core.bench.runs import METRICS, compare_runs, metrics_frame, run_detector, stored_scores
+from dsaii_core.errors import DsaiiError
+
+
+def test_baseline_run_is_stored_with_metrics_settings_and_maps(run_ws):
+    run, = run_ws.catalog.runs()
+    assert run["detector"] == "baseline" and run["settings"]["shots"] == 5 and run["settings"]["seed"] == 0
+    assert "weak baseline" in run["settings"]["label"]
+    frame = metrics_frame(run_ws)
+    assert set(frame["class"]) == {"hazelnut", "transistor"} and set(frame["metric"]) == set(METRICS)
+    assert frame["value"].between(0, 1).all()
+    maps_dir = run_ws.path(run["maps_dir"])
+    scores = stored_scores(run_ws, run["id"])
+    with benchmark_root(run_ws.root, seed=0) as (root, _):
+        for split in read_mvtec(root):
+            assert len(scores[scores["class"] == split.name]) == len(split.test)
+            labels = [s.label for s in split.test]
+            maps = [np.load(scores_io.map_path(maps_dir, split.folder.name, s.key)) for s in split.test]
+            image = [float(scores[(scores["class"] == split.name) & (scores["image"] == s.key)]["score"].iloc[0])
+                     for s in split.test]
+            stored = frame[(frame["class"] == split.name)].set_index("metric")["value"]
+            assert stored["image_auroc"] == pytest.approx(metrics.image_auroc(labels, image))
+            masks = [s.read_mask(m.shape) for s, m in zip(split.test, maps)]
+            assert stored["aupro"] == pytest.approx(metrics.aupro(masks, maps))
+
+
+def test_runs_are_reproducible_and_comparable(run_ws):
+    run_detector(run_ws.root, lambda: make_detector("baseline", seed=0), shots=5, seed=0, name="again",
+                 class_names=["hazelnut"])
+    first, second = (r["id"] for r in run_ws.catalog.runs())
+    table = compare_runs(run_ws, [first, second], "pixel_auroc")
+    assert list(table.columns) == [f"#{first} baseline", f"#{second} again"]
+    assert table.loc["hazelnut"].iloc[0] == table.loc["hazelnut"].iloc[1]
+    assert np.isnan(table.loc["transistor"].iloc[1])
+    with pytest.raises(DsaiiError, match="unknown metric"):
+        compare_runs(run_ws, [first], "accuracy")
+
+
+def test_run_on_an_mvtec_folder_is_not_stored(tmp_path, bench_ws):
+    report = run_detector(bench_ws.root, lambda: make_detector("baseline"), shots=3, class_names=["hazelnut"])
+    assert report.run_id is not None
+    export = tmp_path / "export"
+    from dsaii_core.export import export_workspace
+    export_workspace(bench_ws, export, "mvtec", seed=0)
+    folder_report = run_detector(export, lambda: make_detector("baseline"), shots=3, class_names=["hazelnut"])
+    assert folder_report.run_id is None
+    assert folder_report.classes[0].metrics == report.classes[0].metrics
+    assert len(bench_ws.catalog.runs()) == 1
+
+
+def test_undefined_metrics_are_none_with_a_note(tmp_path):
+    from dsaii_core.demo import DEMO_DIR
+    report = run_detector(DEMO_DIR, lambda: make_detector("baseline"), shots=2, class_names=["ball_screw"],
+                          maps_out=tmp_path / "maps")
+    result, = report.classes
+    assert result.metrics["image_auroc"] is None and "one class" in result.notes[1]
+    assert result.metrics["pixel_auroc"] is not None

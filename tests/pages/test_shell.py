@@ -54,8 +54,15 @@ def test_upload_of_images_and_zip_adds_them(tiny_ws):
     assert [c.name for c in tiny_ws.classes()] == ["bolts", "hazelnut"]
     assert any("broken.png" in m.value for m in at.markdown)
     assert "2 images added" in at.warning[0].value
+    assert at.session_state["next_class"] == "hazelnut"
+
+
+def test_sidebar_switches_to_the_class_a_page_asked_for(demo_ws):
+    at = app(demo_ws.root)
+    at.session_state["next_class"] = "transistor"
     at.run()
-    assert at.sidebar.selectbox[0].value == "hazelnut"
+    assert at.sidebar.selectbox[0].value == "transistor"
+    assert [m.value for m in at.sidebar.metric][0] == "14"
 
 
 def test_folder_import_with_a_missing_folder_shows_an_error(tiny_ws, tmp_path):

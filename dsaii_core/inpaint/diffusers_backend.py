@@ -59,13 +59,13 @@ def load_pipeline(model: Path, config: Path | None = None, device: str | None = 
         if model.is_dir():
             if not (model / "model_index.json").is_file():
                 raise DsaiiError(f"{model}: not a diffusers model folder (no model_index.json)")
-            pipeline = AutoPipelineForInpainting.from_pretrained(model, torch_dtype=dtype, local_files_only=True)
+            pipeline = AutoPipelineForInpainting.from_pretrained(model, dtype=dtype, local_files_only=True)
         elif model.is_file() and model.suffix in (".safetensors", ".ckpt"):
             if config is None:
                 raise DsaiiError(f"{model.name}: a single checkpoint file needs --config, a local folder with the "
                                  "model's component configs (its diffusers repository without weights)")
             pipeline = _single_file_class(Path(config)).from_single_file(
-                str(model), config=str(config), torch_dtype=dtype, local_files_only=True)
+                str(model), config=str(config), dtype=dtype, local_files_only=True)
         else:
             raise DsaiiError(f"{model}: no such model folder or .safetensors file")
     except DsaiiError:
@@ -133,15 +133,18 @@ class DiffusersBackend:
         """One result or exception per request; crops of one working size run as one pipeline batch."""
         import torch
         from PIL import Image
-        for request in requests:
-            check_pair(request.image, request.mask)
         pipe = self.pipeline(params)
         side = self.native_size(params)
-        crops = [crop_around(r.image, r.mask, side, params.dilate_px) for r in requests]
         results: list[np.ndarray | Exception] = [InpaintFailed("not run")] * len(requests)
-        groups: dict[tuple[int, int], list[int]] = {}
-        for index, crop in enumerate(crops):
-            groups.setdefault(crop.image.shape[:2], []).append(index)
+        crops, groups = {}, {}
+        for index, request in enumerate(requests):
+            try:
+                check_pair(request.image, request.mask)
+            except InpaintFailed as exc:
+                results[index] = exc
+                continue
+            crops[index] = crop_around(request.image, request.mask, side, params.dilate_px)
+            groups.setdefault(crops[index].image.shape[:2], []).append(index)
         for (height, width), indices in groups.items():
             try:
                 with torch.inference_mode():

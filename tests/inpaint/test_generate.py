@@ -1,0 +1,38 @@
+import numpy as np
+
+from dsaii_core.inpaint.generate import defect_sources, pending_pairs, start_inpaint_job
+from dsaii_core.jobs import item_seed, run_job
+
+
+def test_a_job_turns_every_pair_into_a_pending_anomaly_with_its_mask_seed_and_qc(masked_ws):
+    ws = masked_ws
+    cls = ws.get_class("hazelnut")
+    pairs = pending_pairs(ws, cls)
+    assert len(pairs) == 4
+    job = run_job(ws, start_inpaint_job(ws, [cls], "classical", seed=5).id)
+    assert (job.state, job.done, job.total) == ("done", 4, 4)
+    made = [i for i in ws.catalog.items(class_id=cls.id, role="anomaly", statuses=("pending",))]
+    assert sorted(i.mask_id for i in made) == sorted(m.id for m in pairs)
+    for item in made:
+        mask = ws.catalog.mask(item.mask_id)
+        assert item.parent_id == mask.item_id and item.origin == "inpaint:classical"
+        assert item.seed == item_seed(5, str(mask.id))
+        assert set(item.info["qc"]) >= {"flags", "inside_mad", "outside_mad", "inside_ssim", "passed"}
+        assert "transplant" in item.info["backend_label"].lower()  # the workspace has a real crack defect
+        normal, anomaly = ws.read_image(ws.catalog.item(item.parent_id)), ws.read_image(item)
+        assert anomaly.shape == normal.shape and not np.array_equal(anomaly, normal)
+    assert pending_pairs(ws, cls) == []
+
+
+def test_a_rejected_result_makes_its_pair_pending_again(masked_ws):
+    ws = masked_ws
+    cls = ws.get_class("hazelnut")
+    run_job(ws, start_inpaint_job(ws, [cls], "classical").id)
+    first = ws.catalog.items(class_id=cls.id, role="anomaly", statuses=("pending",))[0]
+    ws.catalog.set_status([first.id], "rejected")
+    assert [m.id for m in pending_pairs(ws, cls)] == [first.mask_id]
+
+
+def test_real_defects_of_the_class_are_the_transplant_sources(masked_ws):
+    sources = defect_sources(masked_ws, masked_ws.get_class("hazelnut"))
+    assert len(sources) == 1 and sources[0].label == "crack" and sources[0].mask.any()

@@ -1,0 +1,88 @@
+"""The web UI client against a fake SD web UI on 127.0.0.1."""
+
+import base64
+
+import cv2
+import numpy as np
+import pytest
+
+from dsaii_core import imageio
+from dsaii_core.errors import DsaiiError
+from dsaii_core.inpaint.base import InpaintFailed, InpaintParams
+from dsaii_core.inpaint.crop import blend_region
+from dsaii_core.inpaint.webui_backend import WebUIBackend, settings_from
+from fixtures.fake_webui import PAINT, FakeWebUI
+
+PARAMS = InpaintParams(steps=12, strength=0.6, dilate_px=4)
+
+
+def _pair():
+    image = np.random.default_rng(0).integers(0, 256, (90, 130, 3), dtype=np.uint8)
+    mask = np.zeros((90, 130), np.uint8)
+    cv2.circle(mask, (60, 40), 12, 255, -1)
+    return image, mask
+
+
+def test_a_good_answer_is_pasted_back_and_the_request_has_the_img2img_fields():
+    image, mask = _pair()
+    with FakeWebUI() as server:
+        out = WebUIBackend(server.url).inpaint(image, mask, "broken, cracked", "blurry", 42, PARAMS)
+        sent = server.requests[0]
+    assert sent["prompt"] == "broken, cracked" and sent["negative_prompt"] == "blurry" and sent["seed"] == 42
+    assert sent["denoising_strength"] == 0.6 and sent["steps"] == 12
+    assert sent["inpainting_fill"] == 1 and sent["inpaint_full_res"] is True
+    assert np.array_equal(imageio.read_image(base64.b64decode(sent["init_images"][0])), image)
+    assert np.array_equal(imageio.read_mask(base64.b64decode(sent["mask"])), mask)
+    assert (out[mask > 0] == PAINT).all()
+    region = blend_region(mask, PARAMS.dilate_px)
+    assert np.array_equal(out[~region], image[~region])
+
+
+def test_basic_auth_is_sent_and_refusal_is_explained():
+    image, mask = _pair()
+    with FakeWebUI("auth") as server:
+        assert WebUIBackend(server.url, auth="user:secret").inpaint(image, mask, "x", "", 1, PARAMS).shape == image.shape
+        with pytest.raises(DsaiiError, match="refused the credentials"):
+            WebUIBackend(server.url, auth="user:wrong").inpaint(image, mask, "x", "", 1, PARAMS)
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("error", "HTTP 500: .*out of memory"),
+    ("garbage", "cannot be decoded"),
+    ("black", "black image"),
+])
+def test_bad_answers_fail_the_item_with_a_clear_message(mode, message):
+    image, mask = _pair()
+    with FakeWebUI(mode) as server:
+        with pytest.raises(InpaintFailed, match=message):
+            WebUIBackend(server.url).inpaint(image, mask, "x", "", 1, PARAMS)
+
+
+def test_a_slow_server_times_out():
+    image, mask = _pair()
+    with FakeWebUI("slow", delay_s=3) as server:
+        with pytest.raises(InpaintFailed, match="did not answer within 1 s"):
+            WebUIBackend(server.url, timeout_s=1).inpaint(image, mask, "x", "", 1, PARAMS)
+
+
+def test_no_server_and_no_api_are_job_stopping_errors():
+    image, mask = _pair()
+    with FakeWebUI() as server:
+        url = server.url
+        with pytest.raises(DsaiiError, match="--api"):
+            WebUIBackend(url + "/not-the-root").inpaint(image, mask, "x", "", 1, PARAMS)
+    with pytest.raises(DsaiiError, match="no Stable Diffusion web UI at") as caught:
+        WebUIBackend(url, timeout_s=2).inpaint(image, mask, "x", "", 1, PARAMS)
+    assert not isinstance(caught.value, InpaintFailed)
+    with pytest.raises(DsaiiError, match="must start with http"):
+        WebUIBackend("localhost:7860")
+
+
+def test_settings_come_from_the_workspace_and_the_environment(tiny_ws, monkeypatch):
+    monkeypatch.delenv("DSAII_WEBUI_URL", raising=False)
+    monkeypatch.delenv("DSAII_WEBUI_AUTH", raising=False)
+    tiny_ws.catalog.set_setting("webui.url", "http://10.0.0.5:7860")
+    assert settings_from(tiny_ws.catalog)["url"] == "http://10.0.0.5:7860"
+    monkeypatch.setenv("DSAII_WEBUI_URL", "http://127.0.0.1:9999")
+    monkeypatch.setenv("DSAII_WEBUI_AUTH", "a:b")
+    assert settings_from(tiny_ws.catalog) == {"url": "http://127.0.0.1:9999", "auth": "a:b", "timeout_s": 300.0}

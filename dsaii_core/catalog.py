@@ -597,6 +597,36 @@ class Catalog:
                 conn.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (now, row["id"]))
         return undone
 
+    # -- anomaly masks (issue 6): one generation run is one batch of decisions --------------------
+    def last_decision_id(self) -> int:
+        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
+
+    def mark_batch(self, after_id: int, class_id: int) -> None:
+        """Make a class's mask decisions logged after `after_id` one batch, which `undo_masks` reverts at once."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE decisions SET batch = ? WHERE id > ? AND class_id = ? AND target = 'mask'",
+                         (after_id + 1, after_id, class_id))
+
+    def undo_masks(self, class_id: int) -> list[dict]:
+        """Revert the class's most recent mask decision, with the rest of its batch; returns what was undone."""
+        with self.transaction() as conn:
+            where = "class_id = ? AND target = 'mask' AND undone_at IS NULL"
+            top = conn.execute(f"SELECT * FROM decisions WHERE {where} ORDER BY id DESC LIMIT 1",
+                               (class_id,)).fetchone()
+            if top is None:
+                return []
+            rows = [top] if top["batch"] is None else conn.execute(
+                f"SELECT * FROM decisions WHERE {where} AND batch = ? ORDER BY id DESC", (class_id, top["batch"]))
+            undone = [dict(r) for r in rows]
+            now = time.time()
+            for row in undone:  # a mask was added (new), replaced (old and new) or deleted (old only)
+                if row["new"] is not None:
+                    conn.execute("UPDATE masks SET active = 0 WHERE id = ?", (int(row["new"]),))
+                if row["old"] is not None:
+                    conn.execute("UPDATE masks SET active = 1 WHERE id = ?", (int(row["old"]),))
+                conn.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (now, row["id"]))
+        return undone
+
     # -- benchmark runs (bench phase) ------------------------------------------------------------
     def insert_run(self, *, name: str, detector: str, settings: dict, maps_dir: str | None,
                    metrics: dict[str, dict[str, float | None]]) -> int:

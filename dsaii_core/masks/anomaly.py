@@ -1,0 +1,228 @@
+"""Anomaly masks for a whole class (or a folder, as the reference script did): the jobs the page and CLI run.
+
+Every normal image gets `per_image` anomaly masks from the bank or made procedurally; each mask's
+random stream is keyed by (seed, image, how many masks the image has had), so a run is
+reproducible, a rerun only tops images up, and regenerating one mask touches nothing else.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dsaii_core import imageio
+from dsaii_core.catalog import ImageClass, Item, Mask
+from dsaii_core.errors import DsaiiError
+from dsaii_core.masks.augment import AugmentParams, BankMask, MaskResult, augment_mask
+from dsaii_core.masks.bank import load_bank, read_bank_folder
+from dsaii_core.masks.procedural import procedural_mask
+from dsaii_core.workspace import Workspace
+
+Progress = Callable[[float], None]
+SETTINGS_KEY = "anomaly_masks"
+
+
+@dataclass
+class GenerationReport:
+    """What a generation run did."""
+    written: int = 0
+    complete: int = 0
+    misses: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    mask_ids: list[int] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"{self.written} anomaly masks written"
+        if self.complete:
+            text += f", {self.complete} images already had enough"
+        if self.misses:
+            text += f", {len(self.misses)} without a mask in the area range"
+        return text
+
+
+# -- parameters per class ---------------------------------------------------------------------
+def class_params(cls: ImageClass) -> AugmentParams:
+    """The class's saved anomaly-mask parameters over the reference defaults for its kind."""
+    return AugmentParams.from_dict(cls.settings.get(SETTINGS_KEY, {}), cls.kind)
+
+
+def save_class_params(ws: Workspace, cls: ImageClass, params: AugmentParams) -> ImageClass:
+    """Remember the parameters with the class (no-op when unchanged)."""
+    if cls.settings.get(SETTINGS_KEY) == params.as_dict():
+        return cls
+    return ws.catalog.update_class(cls, settings={**cls.settings, SETTINGS_KEY: params.as_dict()})
+
+
+# -- one mask -----------------------------------------------------------------------------------
+def make_mask(shape: tuple[int, int], params: AugmentParams, rng: np.random.Generator, bank: list[BankMask],
+              object_mask: np.ndarray | None, texture: bool) -> MaskResult:
+    """One anomaly mask by `params.source`: augmented from the bank or procedural."""
+    if params.source == "bank":
+        return augment_mask(bank, shape, params, rng, object_mask=object_mask, texture=texture)
+    return procedural_mask(shape, params, rng, object_mask=object_mask, texture=texture)
+
+
+def _miss(name: str, params: AugmentParams, result: MaskResult) -> str:
+    low, high = (100 * a for a in params.area)
+    kept = f"kept the closest, {100 * result.area:.2f} %" if result.mask is not None else "no mask written"
+    return f"{name}: no try in {result.tries} covered {low:g}–{high:g} % ({kept})"
+
+
+class _MaskMaker:
+    """Makes anomaly masks for the images of one class: bank decoded once, object masks looked up."""
+
+    def __init__(self, ws: Workspace, cls: ImageClass, params: AugmentParams):
+        self.ws, self.cls, self.params = ws, cls, params
+        self.bank = load_bank(ws) if params.source == "bank" else []
+        if params.source == "bank" and not self.bank:
+            raise DsaiiError("the mask bank is empty: import defect masks (e.g. an MVTec AD ground_truth tree) "
+                             "or choose procedural masks")
+        self.without_object_mask: list[str] = []
+
+    def object_mask(self, item: Item) -> np.ndarray | None:
+        if self.cls.is_texture:
+            return None
+        row = self.ws.object_mask(item)
+        if row is None:
+            self.without_object_mask.append(Path(item.file).name)
+            return None
+        return self.ws.read_mask(row)
+
+    def make(self, item: Item, report: GenerationReport, replaces: int | None = None) -> Mask | None:
+        """Write one new anomaly mask for `item` (replacing mask `replaces`), recording misses in `report`."""
+        history = len(self.ws.catalog.masks(item_id=item.id, kind="anomaly", active_only=False))
+        key = [self.params.seed, item.id, history]
+        rng = np.random.default_rng(key)
+        result = make_mask((item.height, item.width), self.params, rng, self.bank, self.object_mask(item),
+                           self.cls.is_texture)
+        if not result.fitted:
+            report.misses.append(_miss(Path(item.file).name, self.params, result))
+        if result.mask is None:
+            return None
+        row = self.ws.add_mask(item, result.mask, kind="anomaly", source=self.params.source, seed=self.params.seed,
+                               replaces=replaces,
+                               params={**self.params.as_dict(), "stream": key, "tries": result.tries,
+                                       "fitted": result.fitted, **result.detail})
+        report.written += 1
+        report.mask_ids.append(row.id)
+        return row
+
+    def finish(self, report: GenerationReport) -> GenerationReport:
+        if self.without_object_mask:
+            names = sorted(set(self.without_object_mask))
+            report.notes.append(f"{len(names)} images have no object mask, so the whole image was used: "
+                                + ", ".join(names[:5]) + (" …" if len(names) > 5 else ""))
+        return report
+
+
+def normal_images(ws: Workspace, cls: ImageClass) -> list[Item]:
+    """The curated (kept) normal images of a class."""
+    return ws.catalog.items(class_id=cls.id, role="normal", statuses=("kept",))
+
+
+def generate_for_class(ws: Workspace, cls: ImageClass, params: AugmentParams,
+                       progress: Progress = lambda f: None) -> GenerationReport:
+    """Give every kept normal image of `cls` `params.per_image` anomaly masks (images that have them are skipped).
+
+    Follows the reference gen_mask rule (see augment.augment_mask) or makes procedural masks;
+    deterministic for params.seed. The run is one undo step (`catalog.undo_masks`).
+    """
+    maker = _MaskMaker(ws, cls, params)
+    report = GenerationReport()
+    images = normal_images(ws, cls)
+    first = ws.catalog.last_decision_id()
+    try:
+        for index, item in enumerate(images):
+            have = len(ws.catalog.masks(item_id=item.id, kind="anomaly"))
+            if have >= params.per_image:
+                report.complete += 1
+            for _ in range(params.per_image - have):
+                maker.make(item, report)
+            progress((index + 1) / len(images))
+    finally:
+        ws.catalog.mark_batch(first, cls.id)
+    return maker.finish(report)
+
+
+def regenerate_mask(ws: Workspace, mask: Mask, params: AugmentParams) -> GenerationReport:
+    """Replace one anomaly mask by a new one from the next random stream of its image (undo restores it)."""
+    item = ws.catalog.item(mask.item_id)
+    maker = _MaskMaker(ws, ws.catalog.class_by_id(item.class_id), params)
+    report = GenerationReport()
+    maker.make(item, report, replaces=mask.id)
+    return maker.finish(report)
+
+
+def save_drawn_mask(ws: Workspace, item: Item, mask: np.ndarray, replaces: int | None = None) -> Mask:
+    """Store a mask drawn by hand (optionally replacing an existing anomaly mask)."""
+    if not np.any(mask):
+        raise DsaiiError("the drawn mask is empty: paint the defect area before saving")
+    return ws.add_mask(item, mask, kind="anomaly", source="drawn", replaces=replaces)
+
+
+def anomaly_masks(ws: Workspace, cls: ImageClass) -> list[tuple[Item, Mask]]:
+    """Active anomaly masks of the class's kept normal images, image by image."""
+    images = {item.id: item for item in normal_images(ws, cls)}
+    return [(images[m.item_id], m) for m in ws.catalog.masks(kind="anomaly", class_id=cls.id) if m.item_id in images]
+
+
+def delete_anomaly_masks(ws: Workspace, cls: ImageClass) -> int:
+    """Deactivate every anomaly mask of the class's normal images as one undo step; returns how many."""
+    first = ws.catalog.last_decision_id()
+    rows = anomaly_masks(ws, cls)
+    for _, mask in rows:
+        ws.catalog.delete_mask(mask.id)
+    ws.catalog.mark_batch(first, cls.id)
+    return len(rows)
+
+
+# -- the reference script's folders ---------------------------------------------------------------
+@dataclass
+class FolderReport:
+    """What `gen_masks_folder` wrote."""
+    written: int = 0
+    misses: list[str] = field(default_factory=list)
+    rejected_bank: list[tuple[str, str]] = field(default_factory=list)
+    bank_size: int = 0
+
+    def summary(self) -> str:
+        text = f"{self.written} masks written from a bank of {self.bank_size}"
+        if self.misses:
+            text += f", {len(self.misses)} without a fitting try (closest kept)"
+        if self.rejected_bank:
+            text += f", {len(self.rejected_bank)} bank files refused"
+        return text
+
+
+def gen_masks_folder(objects: Path, bank_root: Path, out: Path, textures: tuple[str, ...] = (), seed: int = 0,
+                     progress: Progress = lambda f: None) -> FolderReport:
+    """The reference gen_mask.py on folders: `objects/<class>/<image>.png` object masks (255 = background,
+    SAM's convention) in, anomaly masks under the same names in `out`; classes named in `textures`
+    ignore the object mask and use the texture rule. Deterministic for `seed`.
+    """
+    objects, out = Path(objects), Path(out)
+    files = sorted(p for p in objects.glob("*/*.png") if p.is_file())
+    if not files:
+        raise DsaiiError(f"{objects}: no object masks found (expected <class>/<image>.png)")
+    bank, rejected = read_bank_folder(Path(bank_root))
+    if not bank:
+        raise DsaiiError(f"{bank_root}: no usable defect masks found (expected <category>/ground_truth/<defect>/*.png)")
+    report = FolderReport(rejected_bank=rejected, bank_size=len(bank))
+    for index, path in enumerate(files):
+        name = f"{path.parent.name}/{path.name}"
+        texture = path.parent.name in textures
+        kind_params = AugmentParams.defaults_for("texture" if texture else "object")
+        background = imageio.read_mask(path, name)
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        result = augment_mask(bank, background.shape, kind_params, rng, object_mask=background == 0, texture=texture)
+        if not result.fitted:
+            report.misses.append(_miss(name, kind_params, result))
+        if result.mask is not None:
+            imageio.write_png(out / path.parent.name / path.name, result.mask)
+            report.written += 1
+        progress((index + 1) / len(files))
+    return report

@@ -75,8 +75,8 @@ def _class_names(root: Path) -> dict[str, str]:
     return {info["folder"]: name for name, info in classes.items()}
 
 
-def read_class(folder: Path, name: str | None = None) -> ClassSplit:
-    """One MVTec class folder; raises DsaiiError when it has no train normals or no test images."""
+def read_class(folder: Path, name: str | None = None, *, test_only: bool = False) -> ClassSplit:
+    """One MVTec class folder; DsaiiError when it has no test images, or no train normals (unless `test_only`)."""
     train = _images(folder / "train" / "good")
     test: list[BenchImage] = []
     test_root = folder / "test"
@@ -88,24 +88,28 @@ def read_class(folder: Path, name: str | None = None) -> ClassSplit:
                 if not mask.is_file():
                     raise DsaiiError(f"{image}: no ground-truth mask at {mask}")
             test.append(BenchImage(f"{defect_dir.name}/{image.stem}", image, mask))
-    if not train:
+    if not train and not test_only:
         raise DsaiiError(f"{folder}: no training images in train/good")
     if not test:
         raise DsaiiError(f"{folder}: no test images in test/")
     return ClassSplit(name or folder.name, folder, train, test)
 
 
-def read_mvtec(root: Path, class_names: list[str] | None = None) -> list[ClassSplit]:
-    """Every class of an MVTec AD root (or the one class a class folder is), optionally only some."""
+def read_mvtec(root: Path, class_names: list[str] | None = None, *, test_only: bool = False) -> list[ClassSplit]:
+    """Every class of an MVTec AD root (or the one class a class folder is), optionally only some.
+
+    With `test_only`, class folders need only test/ (a stored run's copy of its test set).
+    """
     root = Path(root)
-    if (root / "train" / "good").is_dir():
-        splits = [read_class(root)]
+    marker = Path("test") if test_only else Path("train") / "good"
+    if (root / marker).is_dir():
+        splits = [read_class(root, test_only=test_only)]
     else:
         names = _class_names(root)
-        folders = sorted(p for p in root.iterdir() if (p / "train" / "good").is_dir()) if root.is_dir() else []
+        folders = sorted(p for p in root.iterdir() if (p / marker).is_dir()) if root.is_dir() else []
         if not folders:
-            raise DsaiiError(f"{root}: not an MVTec AD folder (no <class>/train/good)")
-        splits = [read_class(p, names.get(p.name, p.name)) for p in folders]
+            raise DsaiiError(f"{root}: not an MVTec AD folder (no <class>/{marker.as_posix()})")
+        splits = [read_class(p, names.get(p.name, p.name), test_only=test_only) for p in folders]
     if class_names:
         unknown = set(class_names) - {s.name for s in splits}
         if unknown:

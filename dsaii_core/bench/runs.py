@@ -1,8 +1,10 @@
 """Benchmark runs: score every test image of every class, compute the metrics, store and compare runs.
 
 A run is a row in the catalog's `runs` table (detector, settings with seeds and shots, time taken, where
-its maps are) with per-class metrics in `run_metrics`; its maps and scores live in the workspace under
-`runs/<id>/` in the score-import format (see scores_io), so imported and built-in runs look the same.
+its maps are) with per-class metrics in `run_metrics`. Its folder in the workspace, `runs/<random id>/`,
+holds the maps and scores.csv in the score-import format (see scores_io), so imported and built-in runs
+look the same, and `dataset/`, a copy of the test images and ground truth it was measured on, so curves
+and galleries stay true to the run when the workspace changes later.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dsaii_core.workspace import Workspace
 
 METRICS = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "pixel_f1_max")
 RUNS_FOLDER = "runs"
+DATASET_FOLDER = "dataset"
 
 
 @dataclass
@@ -111,10 +114,16 @@ def _run_folder(ws: Workspace | None, keep_in: Path | None) -> Iterator[Path]:
         raise
 
 
-def _store(ws: Workspace | None, report: RunReport, folder: Path) -> RunReport:
-    """Write the run's scores.csv and, for a workspace, its catalog rows."""
+def _store(ws: Workspace | None, report: RunReport, folder: Path, root: Path) -> RunReport:
+    """Write the run's scores.csv and, for a workspace, its copy of the test set and its catalog rows."""
     scores_io.write_scores(folder, [(c.name, key, score) for c in report.classes for key, score in sorted(c.scores.items())])
     if ws is not None:
+        for result in report.classes:
+            for part in ("test", "ground_truth"):
+                if (root / result.folder / part).is_dir():
+                    shutil.copytree(root / result.folder / part, folder / DATASET_FOLDER / result.folder / part)
+        if (root / "manifest.json").is_file():
+            shutil.copy2(root / "manifest.json", folder / DATASET_FOLDER / "manifest.json")
         relative = folder.relative_to(ws.root).as_posix()
         report.run_id = ws.catalog.insert_run(
             name=report.name, detector=report.detector, settings=report.settings, maps_dir=relative,
@@ -140,7 +149,7 @@ def run_detector(path: Path, detector_factory: Callable[[], PatchCore], *, name:
             results.append(score_class(detector, split, shots, seed, folder, _progress_of(index, len(splits), progress)))
         settings = {**detector.settings, "shots": shots, "seed": seed, "seconds": round(time.time() - started, 1)}
         report = RunReport(name or detector.name, detector.name, settings, results)
-        return _store(ws, report, folder)
+        return _store(ws, report, folder, root)
 
 
 def import_run(ws_path: Path, maps_dir: Path, name: str, *, seed: int = 0,
@@ -168,7 +177,7 @@ def import_run(ws_path: Path, maps_dir: Path, name: str, *, seed: int = 0,
                 scores = scores_io.image_scores(maps_dir, split, maps, table)
                 results.append(evaluate(split, scores, maps))
             settings = {"source": str(maps_dir.resolve()), "seed": seed, "scores": "scores.csv" if table else "map max"}
-            return _store(ws, RunReport(name, "imported", settings, results), folder)
+            return _store(ws, RunReport(name, "imported", settings, results), folder, root)
 
 
 # -- reading stored runs ----------------------------------------------------------------------
@@ -194,10 +203,80 @@ def compare_runs(ws: Workspace, run_ids: list[int], metric: str = "image_auroc")
     return wide
 
 
+def stored_run(ws: Workspace, run_id: int) -> dict:
+    """The catalog row of a run with maps (settings decoded); DsaiiError when there is none."""
+    run = next((r for r in ws.catalog.runs() if r["id"] == run_id), None)
+    if run is None or not run["maps_dir"] or not ws.path(run["maps_dir"]).is_dir():
+        raise DsaiiError(f"no stored run #{run_id} with maps")
+    return run
+
+
 def stored_scores(ws: Workspace, run_id: int) -> pd.DataFrame:
     """class, image, score of a stored run (from its scores.csv)."""
-    run = next((r for r in ws.catalog.runs() if r["id"] == run_id), None)
-    if run is None or not run["maps_dir"]:
-        raise DsaiiError(f"no stored run #{run_id} with maps")
-    table = scores_io.read_scores(ws.path(run["maps_dir"]) / scores_io.SCORES_CSV)
-    return pd.DataFrame([{"class": c, "image": i, "score": s} for (c, i), s in table.items()])
+    table = scores_io.read_scores(ws.path(stored_run(ws, run_id)["maps_dir"]) / scores_io.SCORES_CSV)
+    return pd.DataFrame([{"class": c, "image": i, "score": s} for (c, i), s in table.items()],
+                        columns=["class", "image", "score"])
+
+
+@dataclass
+class ClassOutcome:
+    """A stored run's view of one class: its test set (copied with the run), scores, and map files."""
+    split: ClassSplit
+    scores: dict[str, float]
+    maps_dir: Path
+
+    def read_map(self, key: str) -> np.ndarray:
+        return np.load(scores_io.map_path(self.maps_dir, self.split.folder.name, key))
+
+
+def class_outcome(ws: Workspace, run_id: int, class_name: str) -> ClassOutcome:
+    """What a stored run saw and said for one class."""
+    folder = ws.path(stored_run(ws, run_id)["maps_dir"])
+    splits = read_mvtec(folder / DATASET_FOLDER, [class_name], test_only=True)
+    scores = {key: score for (cls, key), score in scores_io.read_scores(folder / scores_io.SCORES_CSV).items()
+              if cls == class_name}
+    return ClassOutcome(splits[0], scores, folder)
+
+
+def class_curves(outcome: ClassOutcome, points: int = 512) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Image ROC, pixel ROC and PRO curves of a class (pixel curves at about `points` thresholds)."""
+    curves = {}
+    try:
+        labels = [s.label for s in outcome.split.test]
+        curves["image ROC"] = metrics.roc_curve_of(
+            metrics.sorted_labels_scores(labels, [outcome.scores[s.key] for s in outcome.split.test]), None)
+    except ValueError:
+        pass
+    maps = [outcome.read_map(s.key) for s in outcome.split.test]
+    masks = [s.read_mask(m.shape) for s, m in zip(outcome.split.test, maps)]
+    try:
+        pixels = metrics.sorted_pixel_scores(masks, maps, regions=True)
+    except ValueError:
+        return curves
+    curves["pixel ROC"] = metrics.roc_curve_of(pixels, points)
+    curves["PRO"] = metrics.pro_curve_of(pixels, points)
+    return curves
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test image of a gallery: a normal scored high (false positive) or a defect scored low."""
+    key: str
+    kind: str            # "false positive" | "false negative"
+    score: float
+    image: np.ndarray
+    mask: np.ndarray
+    anomaly_map: np.ndarray
+
+
+def worst_cases(outcome: ClassOutcome, count: int = 4) -> list[Case]:
+    """The `count` highest-scored normals and the `count` lowest-scored defects of a class."""
+    normals = sorted((s for s in outcome.split.test if s.label == 0), key=lambda s: -outcome.scores[s.key])
+    defects = sorted((s for s in outcome.split.test if s.label == 1), key=lambda s: outcome.scores[s.key])
+    cases = []
+    for kind, samples in (("false positive", normals[:count]), ("false negative", defects[:count])):
+        for sample in samples:
+            image = imageio.read_image(sample.image)
+            cases.append(Case(sample.key, kind, outcome.scores[sample.key], image,
+                              sample.read_mask(image.shape[:2]), outcome.read_map(sample.key)))
+    return cases

@@ -26,6 +26,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 PHASE_MODULES: list[str] = [
     "dsaii_core.collect.cli",
     "dsaii_core.inpaint.cli",
+    "dsaii_core.bench.cli",
 ]
 
 

@@ -1,0 +1,100 @@
+"""`python -m dsaii_core bench ...`: run a built-in detector, import a detector's maps, report stored runs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dsaii_core.bench.detectors import DETECTORS, make_detector
+from dsaii_core.bench.reports import wide_table
+from dsaii_core.bench.runs import RunReport, import_run, metrics_frame, run_detector
+from dsaii_core.cli import echo_json, progress_bar
+from dsaii_core.errors import DsaiiError
+from dsaii_core.workspace import Workspace
+
+bench = typer.Typer(no_args_is_help=True, help="Benchmark anomaly detectors on a workspace's MVTec export.")
+
+
+def _clean(value: object) -> object:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _print_report(report: RunReport, as_json: bool) -> None:
+    if as_json:
+        echo_json({"run_id": report.run_id, "name": report.name, "detector": report.detector,
+                   "settings": report.settings, "maps_dir": str(report.maps_dir) if report.maps_dir else None,
+                   "classes": {c.name: {"metrics": c.metrics, "notes": c.notes} for c in report.classes}})
+        return
+    for result in report.classes:
+        for note in result.notes:
+            typer.echo(f"{result.name}: {note}", err=True)
+    typer.echo(report.table().to_string(float_format=lambda v: f"{v:.4f}", na_rep="n/a"))
+    typer.echo(f"run #{report.run_id} stored" if report.run_id is not None else "not stored (not a workspace)")
+
+
+@bench.command("run")
+def run(path: Path = typer.Argument(..., help="Workspace (exported to MVTec AD with --seed) or an MVTec AD folder."),
+        detector: str = typer.Option("baseline", "--detector", help=f"One of: {', '.join(DETECTORS)}."),
+        backbone: str = typer.Option("wide_resnet50_2", "--backbone", help="torchvision architecture (PatchCore)."),
+        weights: Optional[Path] = typer.Option(None, "--weights", help="Backbone state dict (.pth / .safetensors)."),
+        shots: Optional[int] = typer.Option(None, "--shots", help="Train normals per class (default: all)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the export split, the shots and the coreset."),
+        coreset_ratio: float = typer.Option(0.1, "--coreset-ratio", help="Share of patches kept in the memory bank."),
+        image_size: int = typer.Option(224, "--image-size", help="Side the images are resized to."),
+        classes: Optional[list[str]] = typer.Option(None, "--class", help="Only this class (repeatable)."),
+        name: Optional[str] = typer.Option(None, "--name", help="Name of the stored run."),
+        maps_out: Optional[Path] = typer.Option(None, "--maps-out", help="Keep the maps here (MVTec folder input)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Train a built-in detector per class on k normals and score the test images."""
+    if not 0 < coreset_ratio <= 1:
+        raise DsaiiError(f"--coreset-ratio must be in (0, 1], not {coreset_ratio}")
+    make = lambda: make_detector(detector, backbone=backbone, weights=weights, coreset_ratio=coreset_ratio,  # noqa: E731
+                                 image_size=image_size, seed=seed)
+    make()   # fail fast on a bad detector, backbone or weights file, before any export
+    with progress_bar(f"bench {detector}") as bar:
+        report = run_detector(path, make, name=name, shots=shots, seed=seed, class_names=classes,
+                              maps_out=maps_out, progress=bar)
+    _print_report(report, as_json)
+
+
+@bench.command("import")
+def import_maps(ws: Path = typer.Argument(..., help="Workspace folder."),
+                maps_dir: Path = typer.Argument(..., help="Folder of <class>/<defect>/<stem>.npy maps (+ scores.csv)."),
+                name: str = typer.Option(..., "--name", help="Name of the run."),
+                seed: int = typer.Option(0, "--seed", help="Seed of the MVTec export the maps were made on."),
+                as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Evaluate another detector's maps and scores and store them as a run."""
+    with progress_bar("import maps") as bar:
+        report = import_run(ws, maps_dir, name, seed=seed, progress=bar)
+    _print_report(report, as_json)
+
+
+@bench.command("report")
+def report(ws: Path = typer.Argument(..., help="Workspace folder."),
+           runs: Optional[list[int]] = typer.Option(None, "--run", help="Only this run id (repeatable)."),
+           as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+           as_csv: bool = typer.Option(False, "--csv", help="Print CSV.")):
+    """Per-class metrics of the stored runs (with the mean over classes)."""
+    workspace = Workspace.open(ws)
+    known = {r["id"]: r for r in workspace.catalog.runs()}
+    unknown = sorted(set(runs or []) - set(known))
+    if unknown:
+        raise DsaiiError(f"no run #{unknown[0]} in {ws}")
+    frame = metrics_frame(workspace, runs or None)
+    if frame.empty:
+        raise DsaiiError(f"{ws}: no benchmark runs yet (python -m dsaii_core bench run {ws})")
+    table = wide_table(frame)
+    if as_json:
+        echo_json([{"run": run, "class": cls, **{k: _clean(v) for k, v in row.items()}}
+                   for (run, cls), row in table.to_dict("index").items()])
+    elif as_csv:
+        typer.echo(table.to_csv(float_format="%.6f"), nl=False)
+    else:
+        typer.echo(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="n/a"))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bench, name="bench")

@@ -27,6 +27,7 @@ PHASE_MODULES: list[str] = [
     "dsaii_core.collect.cli",
     "dsaii_core.inpaint.cli",
     "dsaii_core.bench.cli",
+    "dsaii_core.masks.anomaly_cli",
 ]
 
 

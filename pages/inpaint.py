@@ -91,6 +91,11 @@ if st.button("Start inpainting", type="primary", disabled=waiting == 0, key="sta
         st.toast(f"Job {job.id} started in the background: {job.total} image(s)")
 
 
+def resume(job_id: int) -> None:
+    jobs.prepare_resume(ws.catalog, job_id)
+    jobs.start_worker(ws, job_id)
+
+
 @st.fragment(run_every=2)
 def job_panel() -> None:
     recent = jobs.list_jobs(ws.catalog, "inpaint", limit=5)
@@ -106,14 +111,10 @@ def job_panel() -> None:
             for key, error in jobs.item_errors(ws.catalog, job.id, limit=3):
                 st.caption(f"mask {key}: {error}")
             cols = st.columns(4)
-            if job.active and cols[0].button("Cancel", key=f"cancel_{job.id}"):
-                jobs.request_cancel(ws.catalog, job.id)
-                st.rerun(scope="fragment")
-            if job.resumable and cols[1].button("Resume", key=f"resume_{job.id}"):
-                with user_errors():
-                    jobs.prepare_resume(ws.catalog, job.id)
-                    jobs.start_worker(ws, job.id)
-                st.rerun(scope="fragment")
+            if job.active:
+                cols[0].button("Cancel", key=f"cancel_{job.id}", on_click=jobs.request_cancel, args=(ws.catalog, job.id))
+            if job.resumable:
+                cols[1].button("Resume", key=f"resume_{job.id}", on_click=resume, args=(job.id,))
 
 
 job_panel()

@@ -12,7 +12,7 @@ from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.generate import start_inpaint_job
 from dsaii_core.jobs import (MAX_ATTEMPTS, LocalExecutor, get_job, item_errors, item_seed, prepare_resume,
                              request_cancel, run_job, start_worker)
-from fixtures.masked_ws import build_masked_ws
+from tests.fixtures.masked_ws import build_masked_ws
 
 
 def _wait(ws, job_id, until, timeout_s=120):

@@ -9,6 +9,7 @@ its job item in one transaction (see dsaii_core.jobs).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -75,6 +76,18 @@ def make_backend(name: str, options: dict, ws: Workspace, cls: ImageClass) -> Ba
     raise DsaiiError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
 
 
+def check_options(backend: str, options: dict) -> None:
+    """Raise DsaiiError now for options a worker would only trip over later."""
+    if backend == "diffusers":
+        model = options.get("model")
+        if not model:
+            raise DsaiiError("the diffusers backend needs a model: a local diffusers folder or .safetensors file")
+        if not Path(model).expanduser().exists():
+            raise DsaiiError(f"{model}: no such model folder or file")
+    if backend == "webui" and options.get("url") and not str(options["url"]).startswith(("http://", "https://")):
+        raise DsaiiError(f"web UI URL must start with http:// or https://, not '{options['url']}'")
+
+
 def start_inpaint_job(ws: Workspace, classes: Sequence[ImageClass], backend: str, *, options: dict | None = None,
                       params: InpaintParams = InpaintParams(), prompt: str | None = None,
                       negative_prompt: str | None = None, seed: int = 0, masks: Sequence[Mask] | None = None,
@@ -83,6 +96,7 @@ def start_inpaint_job(ws: Workspace, classes: Sequence[ImageClass], backend: str
     if backend not in BACKENDS:
         raise DsaiiError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
     params.check()
+    check_options(backend, options or {})
     masks = list(masks) if masks is not None else [m for c in classes for m in pending_pairs(ws, c)]
     job_params = {"backend": backend, "options": options or {}, "params": params.as_dict(), "prompt": prompt,
                   "negative_prompt": negative_prompt, "seed": seed, "user": user,

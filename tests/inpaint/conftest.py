@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dsaii_core.workspace import Workspace
-from fixtures.masked_ws import build_masked_ws
+from tests.fixtures.masked_ws import build_masked_ws
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.base import InpaintFailed, InpaintParams, InpaintRequest
 from dsaii_core.inpaint.crop import blend_region
 from dsaii_core.inpaint.diffusers_backend import DiffusersBackend, load_pipeline
-from fixtures.tiny_inpaint import build_tiny_inpaint_pipeline
+from tests.fixtures.tiny_inpaint import build_tiny_inpaint_pipeline
 
 PARAMS = InpaintParams(steps=1, strength=1.0, guidance=1.0, dilate_px=4)  # no CFG: one UNet pass
 
@@ -93,3 +93,14 @@ def _config_only(tmp_path):
     folder.mkdir()
     (folder / "model_index.json").write_text('{"_class_name": "StableDiffusionInpaintPipeline"}')
     return folder
+
+
+def test_the_cli_inpaints_a_workspace_with_a_model_folder(model_dir, masked_ws, capsys):
+    from dsaii_core.cli import main
+    with pytest.raises(SystemExit) as exited:
+        main(["inpaint", str(masked_ws.root), "--backend", "diffusers", "--model", str(model_dir), "--steps", "1",
+              "--guidance", "1", "--strength", "1", "--batch-size", "2", "--prompt", "severely shattered"])
+    assert exited.value.code in (0, None), capsys.readouterr().err
+    made = [i for i in masked_ws.catalog.items(role="anomaly") if i.origin == "inpaint:diffusers"]
+    assert len(made) == 4
+    assert all(i.info["prompt"] == "severely shattered" and i.info["params"]["batch_size"] == 2 for i in made)

@@ -11,7 +11,7 @@ from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.base import InpaintFailed, InpaintParams
 from dsaii_core.inpaint.crop import blend_region
 from dsaii_core.inpaint.webui_backend import WebUIBackend, settings_from
-from fixtures.fake_webui import PAINT, FakeWebUI
+from tests.fixtures.fake_webui import PAINT, FakeWebUI
 
 PARAMS = InpaintParams(steps=12, strength=0.6, dilate_px=4)
 

@@ -103,13 +103,17 @@ def grid() -> None:
         with columns[index % 3].container(border=True):
             st.image(review.tile_strip(ws, tile, 256), width="stretch")
             st.caption(f"#{item.id} · {tile.class_name} · {tile.backend} · **{item.status}**  \n{tile.qc_text()}")
-            buttons = st.columns(4)
-            buttons[0].button("Accept", key=f"accept_{item.id}", disabled=item.status == "accepted",
-                              on_click=act, args=(review.decide, ws, [item.id], "accepted", user))
-            buttons[1].button("Reject", key=f"reject_{item.id}", disabled=item.status == "rejected",
-                              on_click=act, args=(review.decide, ws, [item.id], "rejected", user))
-            buttons[2].button("Regenerate", key=f"regen_{item.id}", on_click=act, args=(regenerate, item.id))
-            buttons[3].button("Zoom", key=f"zoom_{item.id}", on_click=zoom, args=(item.id,))
+            top, bottom = st.columns(2), st.columns([3, 2])
+            top[0].button("Accept", key=f"accept_{item.id}", width="stretch",
+                          disabled=item.status == "accepted",
+                          on_click=act, args=(review.decide, ws, [item.id], "accepted", user))
+            top[1].button("Reject", key=f"reject_{item.id}", width="stretch",
+                          disabled=item.status == "rejected",
+                          on_click=act, args=(review.decide, ws, [item.id], "rejected", user))
+            bottom[0].button("Regenerate", key=f"regen_{item.id}", width="stretch",
+                             on_click=act, args=(regenerate, item.id))
+            bottom[1].button("Zoom", key=f"zoom_{item.id}", width="stretch",
+                             on_click=zoom, args=(item.id,))
 
 
 grid()

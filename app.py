@@ -12,6 +12,7 @@ PAGES = {
         st.Page("pages/curate.py", title="Curate", icon=":material/photo_library:"),
     ],
     "Synthesis": [
+        st.Page("pages/anomaly_masks.py", title="Anomaly masks", icon=":material/texture:"),
         st.Page("pages/inpaint.py", title="Inpaint", icon=":material/brush:"),
         st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
     ],

@@ -108,22 +108,37 @@ def crop_to_bank_mask(mask_id: int, mask: np.ndarray) -> BankMask:
 
 
 # -- the workspace bank -----------------------------------------------------------------------
+def _add(ws: Workspace, report: BankReport, source: Path | bytes, name: str, *, bank_source: str,
+         defect: str | None, license: str | None) -> None:
+    try:
+        mask = decode_bank_mask(source, name)
+    except DsaiiError as exc:
+        report.rejected.append((Path(name).name, str(exc)))
+        return
+    if ws.add_bank_mask(mask, source=bank_source, license=license, defect=defect) is None:
+        report.duplicates += 1
+    else:
+        report.added += 1
+
+
 def import_bank(ws: Workspace, paths: list[Path], *, license: str | None = None, source: str | None = None,
                 progress: Callable[[float], None] = lambda f: None) -> BankReport:
     """Add the masks found under `paths` (any layout `find_mask_files` knows) to the workspace bank."""
     files = [f for path in paths for f in find_mask_files(Path(path))]
     report = BankReport()
     for index, found in enumerate(files):
-        try:
-            mask = decode_bank_mask(found.path)
-            added = ws.add_bank_mask(mask, source=source or found.source, license=license, defect=found.defect)
-            if added is None:
-                report.duplicates += 1
-            else:
-                report.added += 1
-        except DsaiiError as exc:
-            report.rejected.append((found.path.name, str(exc)))
+        _add(ws, report, found.path, str(found.path), bank_source=source or found.source, defect=found.defect,
+             license=license)
         progress((index + 1) / len(files))
+    return report
+
+
+def add_uploaded_masks(ws: Workspace, files: list[tuple[str, bytes]], *, source: str,
+                       license: str | None = None) -> BankReport:
+    """Add uploaded mask files (name, bytes) to the bank under `source`."""
+    report = BankReport()
+    for name, data in files:
+        _add(ws, report, data, Path(name).name, bank_source=source, defect=None, license=license)
     return report
 
 

@@ -1,0 +1,249 @@
+"""Anomaly masks: where each normal image gets its defect — from the mask bank, procedural, or drawn by hand."""
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from dsaii_core import imageio
+from dsaii_core.errors import DsaiiError
+from dsaii_core.masks import anomaly
+from dsaii_core.masks.augment import FALLBACKS, SHAPES, AugmentParams
+from dsaii_core.masks.bank import add_uploaded_masks, import_bank
+from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour, drawn_mask
+from dsaii_core.overlay import overlay_mask
+from pages._ui import cached_thumbnail, current_workspace, require_class, user_errors
+
+COLUMNS = 4
+PER_PAGE = 12
+THUMB = 256
+CANVAS_WIDTH = 640
+VIEWS = ("Generate", "Draw", "Mask bank")
+
+ws = current_workspace()
+cls = require_class()
+st.title("Anomaly masks")
+st.caption("Each normal image gets one or more masks saying where a defect will be inpainted. The bank rule is "
+           "the reference gen_mask.py's: a random real defect mask, randomly rotated, moved, scaled, sheared and "
+           "flipped, kept on the object, resampled until it covers the area range.")
+
+
+def tell(message: str) -> None:
+    st.session_state["am_message"] = message
+
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def overlay_thumbnail(image_file: str, mask_file: str) -> np.ndarray:
+    """Image with its mask tinted and outlined, thumbnail size (workspace files never change in place)."""
+    image = cached_thumbnail(image_file, THUMB)
+    mask = imageio.read_mask(Path(mask_file), shape=image.shape[:2], resize=True)
+    return overlay_mask(image, mask)
+
+
+def parameter_form(saved: AugmentParams) -> AugmentParams:
+    """The class's parameters as widgets (saved values first); returns what they say now."""
+    c1, c2, c3 = st.columns(3)
+    source = c1.radio("Source", ("bank", "procedural"), index=("bank", "procedural").index(saved.source),
+                      horizontal=True, key="am_source",
+                      format_func={"bank": "Mask bank", "procedural": "Procedural"}.get)
+    per_image = c2.number_input("Masks per image", 1, 100, saved.per_image, key="am_per_image")
+    seed = c3.number_input("Seed", 0, 2**31 - 1, saved.seed, key="am_seed")
+    low, high = st.slider("Defect area (% of the image)", 0.1, 50.0, (100 * saved.area[0], 100 * saved.area[1]),
+                          0.1, key="am_area", help="Reference: 1–5 % for objects, 5–10 % for textures.")
+    with st.expander("Augmentation and retries"):
+        a1, a2 = st.columns(2)
+        degrees = a1.slider("Rotation (°)", 0.0, 360.0, tuple(saved.degrees), key="am_degrees")
+        scale = a2.slider("Scale", 0.01, 4.0, tuple(saved.scale), key="am_scale")
+        translate = a1.slider("Translate (fraction of the frame)", 0.0, 1.0, saved.translate[0], 0.05,
+                              key="am_translate")
+        shear = a2.slider("Shear x (°)", -45.0, 45.0, tuple(saved.shear[:2]), key="am_shear",
+                          help="torchvision's shear=(10, 10) is an x-shear of exactly 10°.")
+        hflip = a1.slider("Horizontal flip probability", 0.0, 1.0, saved.hflip, key="am_hflip")
+        vflip = a2.slider("Vertical flip probability", 0.0, 1.0, saved.vflip, key="am_vflip")
+        retries = a1.number_input("Retries", 0, 100_000, saved.retries, key="am_retries")
+        fallback = a2.selectbox("When nothing fits", FALLBACKS, index=FALLBACKS.index(saved.fallback),
+                                key="am_fallback", format_func={"closest": "keep the closest try (and say so)",
+                                                                "none": "write no mask (and say so)"}.get)
+        shapes = st.multiselect("Procedural shapes", SHAPES, default=list(saved.shapes), key="am_shapes")
+    return saved.replace(source=source, per_image=int(per_image), seed=int(seed), area=(low / 100, high / 100),
+                         degrees=degrees, scale=scale, translate=(translate, translate), shear=shear,
+                         hflip=hflip, vflip=vflip, retries=int(retries), fallback=fallback,
+                         shapes=tuple(shapes) or saved.shapes)
+
+
+def regenerate(mask_id: int, params: AugmentParams) -> None:
+    with user_errors():
+        report = anomaly.regenerate_mask(ws, ws.catalog.mask(mask_id), params)
+        tell("Regenerated" + (f" — {report.misses[0]}" if report.misses else ""))
+
+
+def delete(mask_id: int) -> None:
+    ws.catalog.delete_mask(mask_id)
+    tell("Mask deleted")
+
+
+def undo() -> None:
+    undone = ws.catalog.undo_masks(cls.id)
+    tell(f"Undid the last change ({len(undone)} mask{'s' * (len(undone) != 1)})" if undone else "Nothing to undo")
+
+
+def edit(item_id: int, mask_id: int) -> None:
+    st.session_state["am_view"] = "Draw"
+    st.session_state["am_draw_item"] = item_id
+    st.session_state["am_draw_mask"] = mask_id
+
+
+def mask_grid(params: AugmentParams) -> None:
+    rows = anomaly.anomaly_masks(ws, cls)
+    if not rows:
+        st.info("No anomaly masks yet: generate them above, or draw one.")
+        return
+    pages = (len(rows) - 1) // PER_PAGE + 1
+    if st.session_state.get("am_page", 1) > pages:
+        st.session_state["am_page"] = pages
+    page = st.session_state.get("am_page", 1)
+    st.caption(f"{len(rows)} anomaly masks on {len({item.id for item, _ in rows})} images")
+    columns = st.columns(COLUMNS)
+    for index, (item, mask) in enumerate(rows[(page - 1) * PER_PAGE:page * PER_PAGE]):
+        with columns[index % COLUMNS], st.container(border=True):
+            st.image(overlay_thumbnail(str(ws.path(item.file)), str(ws.path(mask.file))), width="stretch")
+            fitted = "" if mask.params.get("fitted", True) else " · :orange-badge[outside range]"
+            st.markdown(f"**{Path(item.file).name}** · {100 * (mask.area or 0):.2f} % · {mask.source}{fitted}")
+            b1, b2, b3 = st.columns(3)
+            b1.button("New", key=f"am_regen_{mask.id}", icon=":material/casino:", help="Regenerate with a new seed",
+                      on_click=regenerate, args=(mask.id, params), width="stretch")
+            b2.button("Edit", key=f"am_edit_{mask.id}", icon=":material/edit:", help="Edit by hand",
+                      on_click=edit, args=(item.id, mask.id), width="stretch")
+            b3.button("Delete", key=f"am_delete_{mask.id}", icon=":material/delete:", help="Delete",
+                      on_click=delete, args=(mask.id,), width="stretch")
+    if pages > 1:
+        st.number_input("Page", 1, pages, key="am_page")
+
+
+def generate_view() -> None:
+    saved = anomaly.class_params(cls)
+    with user_errors():
+        params = parameter_form(saved)
+        g1, g2, g3 = st.columns([2, 1, 1])
+        if g1.button("Generate", type="primary", icon=":material/auto_awesome:", width="stretch"):
+            anomaly.save_class_params(ws, cls, params)
+            with st.status(f"Making anomaly masks for {cls.name}…") as status:
+                bar = st.progress(0.0)
+                report = anomaly.generate_for_class(ws, cls, params, progress=bar.progress)
+                status.update(label=report.summary(), state="complete")
+            st.session_state["am_report"] = report
+        g2.button("Undo", icon=":material/undo:", on_click=undo, width="stretch", key="am_undo")
+        with g3.popover("Delete all", icon=":material/delete_sweep:", width="stretch"):
+            st.caption("Deletes every anomaly mask of this class (one undo step).")
+            if st.button("Delete them", key="am_delete_all"):
+                tell(f"Deleted {anomaly.delete_anomaly_masks(ws, cls)} masks")
+                st.rerun()
+        report = st.session_state.get("am_report")
+        if report is not None:
+            st.success(report.summary())
+            for note in report.notes:
+                st.info(note)
+            if report.misses:
+                with st.expander(f"{len(report.misses)} images without a mask in the area range"):
+                    st.text("\n".join(report.misses))
+        mask_grid(params)
+
+
+def save_drawing() -> None:
+    """Save the drawing the last run computed (a callback: it may then select the saved mask)."""
+    item_id, mask_id, mask = st.session_state["am_drawing"]
+    try:
+        saved = anomaly.save_drawn_mask(ws, ws.catalog.item(item_id), mask, replaces=mask_id)
+    except DsaiiError as exc:
+        tell(str(exc))
+        return
+    st.session_state["am_canvas_nonce"] = st.session_state.get("am_canvas_nonce", 0) + 1
+    st.session_state["am_draw_mask"] = saved.id
+    tell(f"Saved ({100 * saved.area:.2f} %)")
+
+
+def draw_view() -> None:
+    from streamlit_drawable_canvas import st_canvas  # only importable inside a running app
+
+    images = anomaly.normal_images(ws, cls)
+    if not images:
+        st.info("This class has no kept normal images yet.")
+        return
+    by_id = {item.id: item for item in images}
+    if st.session_state.get("am_draw_item") not in by_id:
+        st.session_state["am_draw_item"] = images[0].id
+    item = by_id[st.selectbox("Image", list(by_id), format_func=lambda i: Path(by_id[i].file).name,
+                              key="am_draw_item")]
+    existing = {m.id: m for m in ws.catalog.masks(item_id=item.id, kind="anomaly")}
+    if st.session_state.get("am_draw_mask") not in existing:
+        st.session_state["am_draw_mask"] = None
+    mask_id = st.selectbox("Mask", [None, *existing], key="am_draw_mask",
+                           format_func=lambda m: "a new mask" if m is None else
+                           f"mask {m} ({existing[m].source}, {100 * (existing[m].area or 0):.2f} %)")
+    base = ws.read_mask(existing[mask_id]) if mask_id is not None else None
+    image = ws.read_image(item)
+
+    t1, t2, t3 = st.columns(3)
+    tool = t1.radio("Tool", ("Paint", "Erase"), horizontal=True, key="am_tool")
+    mode = t2.selectbox("Shape", ("freedraw", "line", "rect", "circle", "polygon"), key="am_mode",
+                        format_func={"freedraw": "free hand", "line": "line", "rect": "rectangle",
+                                     "circle": "circle", "polygon": "polygon (click the first point to close)"}.get)
+    brush = t3.slider("Brush size", 1, 80, 20, key="am_brush")
+    colour = css_colour(ADD_COLOUR if tool == "Paint" else ERASE_COLOUR)
+    width = min(CANVAS_WIDTH, item.width)
+    height = max(1, round(item.height * width / item.width))
+    background = image if base is None else overlay_mask(image, base, opacity=0.45, outline_px=1)
+    nonce = st.session_state.get("am_canvas_nonce", 0)
+    result = st_canvas(fill_color=colour, stroke_width=brush, stroke_color=colour,
+                       background_image=Image.fromarray(background), height=height, width=width, drawing_mode=mode,
+                       return_image_data=True, key=f"am_canvas_{item.id}_{mask_id}_{nonce}")
+    mask = drawn_mask(result.image_data, base, (item.height, item.width))
+    st.session_state["am_drawing"] = (item.id, mask_id, mask)
+    low, high = anomaly.class_params(cls).area
+    area = float(np.count_nonzero(mask)) / mask.size
+    m1, m2 = st.columns([1, 3])
+    m1.metric("Defect area", f"{100 * area:.2f} %")
+    if mask.any() and not low <= area <= high:
+        m2.warning(f"Outside this class's range of {100 * low:g}–{100 * high:g} % (allowed for drawn masks).")
+    st.button("Save mask", type="primary", icon=":material/save:", key="am_save", on_click=save_drawing,
+              disabled=not mask.any())
+
+
+def bank_view() -> None:
+    rows = ws.catalog.bank_masks()
+    st.caption(f"{len(rows)} defect masks from {len({r['source'] for r in rows})} sources. Imports of MVTec AD "
+               "roots add their ground-truth masks here automatically.")
+    with st.expander("Add masks to the bank", expanded=not rows):
+        folder = st.text_input("Folder on this machine", key="am_bank_folder",
+                               help="An MVTec AD root (*/ground_truth/*/*.png), a DSAII dataset (<class>/mask) "
+                                    "or any folder of masks.")
+        license = st.text_input("License of these masks", key="am_bank_license")
+        uploads = st.file_uploader("…or upload mask images", accept_multiple_files=True, key="am_bank_upload",
+                                   type=["png", "bmp", "tif", "tiff", "jpg", "jpeg"])
+        if st.button("Add to the bank", key="am_bank_add"):
+            with user_errors():
+                if uploads:
+                    report = add_uploaded_masks(ws, [(f.name, f.getvalue()) for f in uploads], source="upload",
+                                                license=license or None)
+                else:
+                    report = import_bank(ws, [Path(folder).expanduser()], license=license or None)
+                st.success(report.summary())
+                for name, reason in report.rejected:
+                    st.warning(f"{name}: {reason}")
+                rows = ws.catalog.bank_masks()
+    shown = rows[:60]
+    captions = [f"{r['source']} · {r['width']}×{r['height']}" + (f" · {r['license']}" if r["license"] else "")
+                for r in shown]
+    columns = st.columns(6)
+    for index, (row, caption) in enumerate(zip(shown, captions)):
+        with columns[index % 6]:
+            st.image(str(ws.path(row["file"])), caption=caption, width="stretch")
+    if len(rows) > len(shown):
+        st.caption(f"… and {len(rows) - len(shown)} more")
+
+
+if "am_message" in st.session_state:
+    st.toast(st.session_state.pop("am_message"))
+view = st.radio("View", VIEWS, horizontal=True, key="am_view", label_visibility="collapsed")
+{"Generate": generate_view, "Draw": draw_view, "Mask bank": bank_view}[view]()

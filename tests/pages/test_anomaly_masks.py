@@ -1,0 +1,125 @@
+"""AppTest of the Anomaly masks page: generate, grid, regenerate, delete, undo, draw view, mask bank."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from dsaii_core import imageio
+from dsaii_core.demo import DEMO_DIR
+from dsaii_core.masks.anomaly import anomaly_masks
+from dsaii_core.masks.bank import import_bank
+from dsaii_core.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def workspace(root: Path, bank: bool = True) -> Workspace:
+    ws = Workspace.create(root)
+    cls = ws.add_class("hazelnut")
+    for path in sorted((DEMO_DIR / "hazelnut" / "train" / "good").glob("*.png"))[:3]:
+        ws.add_image(cls, imageio.thumbnail(imageio.read_image(path), 96))
+    if bank:
+        import_bank(ws, [DEMO_DIR / "hazelnut"], license="CC BY-NC-SA 4.0")
+    return ws
+
+
+def page(ws: Workspace) -> AppTest:
+    at = AppTest.from_file(str(REPO / "pages" / "anomaly_masks.py"), default_timeout=60)
+    at.session_state["workspace_path"] = str(ws.root)
+    at.session_state["class_name"] = "hazelnut"
+    return at.run()
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_generate_shows_a_grid_and_one_mask_can_be_regenerated_deleted_and_undone(tmp_path):
+    ws = workspace(tmp_path / "ws")
+    at = page(ws)
+    assert not at.exception and at.title[0].value == "Anomaly masks"
+    at.number_input(key="am_per_image").set_value(2)
+    button(at, "Generate").click().run()
+    assert not at.exception
+    assert "6 anomaly masks written" in at.success[0].value
+    assert any("no object mask" in i.value for i in at.info)
+    cls = ws.get_class("hazelnut")
+    rows = anomaly_masks(ws, cls)
+    assert len(rows) == 6 and ws.get_class("hazelnut").settings["anomaly_masks"]["per_image"] == 2
+    captions = [m.value for m in at.markdown if " % · bank" in m.value]
+    assert len(captions) == 6
+
+    first = rows[0][1]
+    at.button(key=f"am_regen_{first.id}").click().run()
+    assert not at.exception
+    after = anomaly_masks(ws, cls)
+    assert len(after) == 6 and first.id not in {m.id for _, m in after}
+    at.button(key="am_undo").click().run()
+    assert first.id in {m.id for _, m in anomaly_masks(ws, cls)}
+
+    at.button(key=f"am_delete_{first.id}").click().run()
+    assert len(anomaly_masks(ws, cls)) == 5
+    at.button(key="am_undo").click().run()
+    at.button(key="am_undo").click().run()  # the whole generation run is one step
+    assert not anomaly_masks(ws, cls)
+    assert not at.exception
+
+
+def test_procedural_source_and_parameters_from_the_form(tmp_path):
+    ws = workspace(tmp_path / "ws", bank=False)
+    at = page(ws)
+    at.radio(key="am_source").set_value("procedural")
+    at.slider(key="am_area").set_value((2.0, 3.0))
+    at.multiselect(key="am_shapes").set_value(["hole"])
+    button(at, "Generate").click().run()
+    assert not at.exception
+    rows = anomaly_masks(ws, ws.get_class("hazelnut"))
+    assert len(rows) == 3 and all(0.02 <= m.area <= 0.03 and m.params["shape"] == "hole" for _, m in rows)
+
+
+def test_empty_bank_is_explained(tmp_path):
+    ws = workspace(tmp_path / "ws", bank=False)
+    at = page(ws)
+    button(at, "Generate").click().run()
+    assert not at.exception and "mask bank is empty" in at.error[0].value
+
+
+def test_edit_opens_the_draw_view_on_that_mask(tmp_path):
+    ws = workspace(tmp_path / "ws")
+    at = page(ws)
+    button(at, "Generate").click().run()
+    item, mask = anomaly_masks(ws, ws.get_class("hazelnut"))[1]
+    at.button(key=f"am_edit_{mask.id}").click().run()
+    assert not at.exception
+    assert at.radio(key="am_view").value == "Draw"
+    assert at.selectbox(key="am_draw_item").value == item.id
+    assert at.selectbox(key="am_draw_mask").value == mask.id
+    # The canvas is a custom component AppTest cannot draw on: no strokes, so the mask is unchanged.
+    assert at.metric[0].value == f"{100 * mask.area:.2f} %"
+
+
+def test_draw_view_starts_empty_and_refuses_to_save_nothing(tmp_path):
+    ws = workspace(tmp_path / "ws")
+    at = page(ws)
+    at.radio(key="am_view").set_value("Draw").run()
+    assert not at.exception
+    assert at.metric[0].value == "0.00 %"
+    assert at.button(key="am_save").disabled
+
+
+def test_bank_view_lists_and_imports_masks(tmp_path):
+    ws = workspace(tmp_path / "ws", bank=False)
+    at = page(ws)
+    at.radio(key="am_view").set_value("Mask bank").run()
+    assert "0 defect masks" in at.caption[1].value
+    at.text_input(key="am_bank_folder").set_value(str(DEMO_DIR / "transistor"))
+    at.text_input(key="am_bank_license").set_value("CC BY-NC-SA 4.0")
+    at.button(key="am_bank_add").click().run()
+    assert not at.exception
+    assert "8 masks added to the bank" in at.success[0].value
+    assert len(ws.catalog.bank_masks()) == 8
+    at.text_input(key="am_bank_folder").set_value(str(tmp_path / "missing"))
+    at.button(key="am_bank_add").click().run()
+    assert "no such file or folder" in at.error[0].value

@@ -1,4 +1,7 @@
-"""`python -m dsaii_core bench ...`: run a built-in detector, import a detector's maps, report stored runs."""
+"""`python -m dsaii_core bench ...`: run a built-in detector, import a detector's maps, report stored runs.
+
+torch, pandas and plotly are imported inside the commands, so other commands of the CLI start fast.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,6 @@ from typing import Optional
 
 import typer
 
-from dsaii_core.bench.detectors import DETECTORS, make_detector
-from dsaii_core.bench.reports import wide_table
-from dsaii_core.bench.runs import RunReport, import_run, metrics_frame, run_detector
 from dsaii_core.cli import echo_json, progress_bar
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import Workspace
@@ -22,7 +22,7 @@ def _clean(value: object) -> object:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def _print_report(report: RunReport, as_json: bool) -> None:
+def _print_report(report, as_json: bool) -> None:
     if as_json:
         echo_json({"run_id": report.run_id, "name": report.name, "detector": report.detector,
                    "settings": report.settings, "maps_dir": str(report.maps_dir) if report.maps_dir else None,
@@ -37,7 +37,7 @@ def _print_report(report: RunReport, as_json: bool) -> None:
 
 @bench.command("run")
 def run(path: Path = typer.Argument(..., help="Workspace (exported to MVTec AD with --seed) or an MVTec AD folder."),
-        detector: str = typer.Option("baseline", "--detector", help=f"One of: {', '.join(DETECTORS)}."),
+        detector: str = typer.Option("baseline", "--detector", help="patchcore or baseline (weak, weight-free)."),
         backbone: str = typer.Option("wide_resnet50_2", "--backbone", help="torchvision architecture (PatchCore)."),
         weights: Optional[Path] = typer.Option(None, "--weights", help="Backbone state dict (.pth / .safetensors)."),
         shots: Optional[int] = typer.Option(None, "--shots", help="Train normals per class (default: all)."),
@@ -49,6 +49,8 @@ def run(path: Path = typer.Argument(..., help="Workspace (exported to MVTec AD w
         maps_out: Optional[Path] = typer.Option(None, "--maps-out", help="Keep the maps here (MVTec folder input)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Train a built-in detector per class on k normals and score the test images."""
+    from dsaii_core.bench.detectors import make_detector
+    from dsaii_core.bench.runs import run_detector
     if not 0 < coreset_ratio <= 1:
         raise DsaiiError(f"--coreset-ratio must be in (0, 1], not {coreset_ratio}")
     make = lambda: make_detector(detector, backbone=backbone, weights=weights, coreset_ratio=coreset_ratio,  # noqa: E731
@@ -65,10 +67,12 @@ def import_maps(ws: Path = typer.Argument(..., help="Workspace folder."),
                 maps_dir: Path = typer.Argument(..., help="Folder of <class>/<defect>/<stem>.npy maps (+ scores.csv)."),
                 name: str = typer.Option(..., "--name", help="Name of the run."),
                 seed: int = typer.Option(0, "--seed", help="Seed of the MVTec export the maps were made on."),
+                classes: Optional[list[str]] = typer.Option(None, "--class", help="Only this class (repeatable)."),
                 as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Evaluate another detector's maps and scores and store them as a run."""
+    from dsaii_core.bench.runs import import_run
     with progress_bar("import maps") as bar:
-        report = import_run(ws, maps_dir, name, seed=seed, progress=bar)
+        report = import_run(ws, maps_dir, name, seed=seed, class_names=classes, progress=bar)
     _print_report(report, as_json)
 
 
@@ -78,6 +82,8 @@ def report(ws: Path = typer.Argument(..., help="Workspace folder."),
            as_json: bool = typer.Option(False, "--json", help="Print JSON."),
            as_csv: bool = typer.Option(False, "--csv", help="Print CSV.")):
     """Per-class metrics of the stored runs (with the mean over classes)."""
+    from dsaii_core.bench.reports import wide_table
+    from dsaii_core.bench.runs import metrics_frame
     workspace = Workspace.open(ws)
     known = {r["id"]: r for r in workspace.catalog.runs()}
     unknown = sorted(set(runs or []) - set(known))

@@ -15,7 +15,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,11 @@ import pandas as pd
 from dsaii_core import imageio
 from dsaii_core.bench import metrics, scores_io
 from dsaii_core.bench.dataset import ClassSplit, benchmark_root, read_mvtec
-from dsaii_core.bench.detectors import PatchCore
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from dsaii_core.bench.detectors import PatchCore
 
 METRICS = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "pixel_f1_max")
 RUNS_FOLDER = "runs"
@@ -152,14 +154,17 @@ def run_detector(path: Path, detector_factory: Callable[[], PatchCore], *, name:
         return _store(ws, report, folder, root)
 
 
-def import_run(ws_path: Path, maps_dir: Path, name: str, *, seed: int = 0,
+def import_run(ws_path: Path, maps_dir: Path, name: str, *, seed: int = 0, class_names: list[str] | None = None,
                progress: Callable[[float], None] = lambda f: None) -> RunReport:
-    """Evaluate a detector's maps (scores_io format) against the workspace's MVTec export and store the run."""
+    """Evaluate a detector's maps (scores_io format) against the workspace's MVTec export and store the run.
+
+    Every test image of every class (or of `class_names`) of the export made with `seed` needs a map.
+    """
     maps_dir = Path(maps_dir)
     if not maps_dir.is_dir():
         raise DsaiiError(f"{maps_dir}: no such folder of maps")
     table = scores_io.read_scores(maps_dir / scores_io.SCORES_CSV) if (maps_dir / scores_io.SCORES_CSV).is_file() else None
-    with benchmark_root(ws_path, seed) as (root, ws):
+    with benchmark_root(ws_path, seed, class_names) as (root, ws):
         if ws is None:
             raise DsaiiError(f"{ws_path}: not a workspace (import needs one to store the run)")
         splits = read_mvtec(root)

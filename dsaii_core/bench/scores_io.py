@@ -145,7 +145,8 @@ def locate_maps(root: Path, split: ClassSplit) -> dict[str, Path]:
     """key -> map file for every test image of the class; DsaiiError listing what is missing."""
     class_dir = _class_dir(Path(root), split)
     if class_dir is None:
-        raise DsaiiError(f"{root}: no folder '{split.name}' (or '{split.folder.name}') with maps")
+        names = " or ".join(f"'{n}'" for n in dict.fromkeys((split.name, split.folder.name)))
+        raise DsaiiError(f"{root}: no folder {names} with maps")
     stems = [t.key.split("/", 1)[1] for t in split.test]
     found, missing = {}, []
     for sample in split.test:

@@ -28,6 +28,7 @@ PHASE_MODULES: list[str] = [
     "dsaii_core.inpaint.cli",
     "dsaii_core.bench.cli",
     "dsaii_core.masks.anomaly_cli",
+    "dsaii_core.masks.object_cli",
 ]
 
 

@@ -12,6 +12,7 @@ PAGES = {
         st.Page("pages/curate.py", title="Curate", icon=":material/photo_library:"),
     ],
     "Synthesis": [
+        st.Page("pages/object_masks.py", title="Object masks", icon=":material/select_all:"),
         st.Page("pages/anomaly_masks.py", title="Anomaly masks", icon=":material/texture:"),
         st.Page("pages/inpaint.py", title="Inpaint", icon=":material/brush:"),
         st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
@@ -19,6 +20,7 @@ PAGES = {
     "Dataset": [
         st.Page("pages/export.py", title="Export", icon=":material/inventory_2:"),
     ],
+    "Results": [st.Page("pages/benchmark.py", title="Benchmark", icon=":material/bar_chart:")],
 }
 
 navigation = st.navigation(PAGES)

@@ -1,0 +1,315 @@
+"""Object masks: where the object is in each normal image, so defects land on it — generated, reviewed, fixed."""
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from dsaii_core import imageio
+from dsaii_core.masks import objects
+from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour
+from dsaii_core.masks.objects import ObjectMaskParams
+from dsaii_core.masks.select import DOUBTFUL_BELOW
+from dsaii_core.overlay import overlay_mask
+from pages._ui import cached_thumbnail, current_workspace, require_class, user_errors
+
+COLUMNS = 4
+THUMB = 256
+CANVAS_WIDTH = 640
+POSITIVE, NEGATIVE, BOX = "#00c853", "#ff1744", "#2979ff"
+TOOLS = ("Candidates", "Click", "Paint")
+
+ws = current_workspace()
+cls = require_class()
+st.title("Object masks")
+st.caption("Each normal image of an object class gets a mask of the object, so anomalies are placed on it and not "
+           "on the background. Doubtful masks come first: open one to pick another candidate, click, or paint.")
+
+
+def tell(message: str) -> None:
+    st.session_state["om_message"] = message
+
+
+def reset_canvases() -> None:
+    st.session_state["om_nonce"] = st.session_state.get("om_nonce", 0) + 1
+
+
+@st.cache_resource(show_spinner="Loading Segment Anything…", max_entries=2)
+def load_backend(checkpoint: str, model_type: str | None, stamp: float, cache_dir: str):
+    """The SAM backend for a checkpoint, loaded once per process (stamp: file mtime, so a new file reloads)."""
+    from dsaii_core.masks.sam import SamBackend, SamConfig
+    return SamBackend.load(SamConfig(Path(checkpoint), model_type), cache_dir=Path(cache_dir))
+
+
+def sam_backend():
+    """The configured SAM, or None (then GrabCut); shows what a checkpoint would add and where to set it."""
+    from dsaii_core.masks.sam import MODEL_TYPES, SamConfig
+    with user_errors():
+        config = SamConfig.resolve(ws.catalog)
+    with st.expander("Segment Anything (SAM)", expanded=False):
+        st.caption("A local SAM checkpoint (sam_vit_b_01ec64.pth, ViT-L or ViT-H; .pth or .safetensors). Also read "
+                   "from DSAII_SAM_CHECKPOINT / DSAII_SAM_MODEL, or `object-masks --sam-checkpoint` in the CLI.")
+        path = st.text_input("Checkpoint file", value=str(config.checkpoint) if config else "", key="om_sam_path")
+        model = st.selectbox("Model type", ["from the weights", *MODEL_TYPES[:3]], key="om_sam_model")
+        if st.button("Use this checkpoint", key="om_sam_save", disabled=not path.strip()):
+            chosen = SamConfig(Path(path.strip()).expanduser(), None if model == "from the weights" else model)
+            with user_errors():
+                load_backend(str(chosen.checkpoint), chosen.model_type, chosen.checkpoint.stat().st_mtime
+                             if chosen.checkpoint.is_file() else 0.0, str(ws.cache_dir / "sam"))
+                chosen.save(ws.catalog)
+                st.rerun()
+    if config is None:
+        st.info("No SAM checkpoint configured: masks come from GrabCut and a colour-saliency threshold, which need no "
+                "weights and work well on objects against a plain background. A SAM checkpoint would add many more "
+                "candidates per image (one per object part), one-click masks of any part, and refining a mask from "
+                "a few clicks. Set one under **Segment Anything (SAM)** below.")
+        return None
+    with user_errors():
+        stamp = config.checkpoint.stat().st_mtime if config.checkpoint.is_file() else 0.0
+        backend = load_backend(str(config.checkpoint), config.model_type, stamp, str(ws.cache_dir / "sam"))
+        st.caption(f"SAM: {config.checkpoint.name} on {backend.model.device}")
+        return backend
+    return None
+
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def overlay_thumbnail(image_file: str, mask_file: str, opacity: float) -> np.ndarray:
+    """Image with its mask tinted and outlined, thumbnail size (workspace files never change in place)."""
+    image = cached_thumbnail(image_file, THUMB)
+    mask = imageio.read_mask(Path(mask_file), shape=image.shape[:2], resize=True)
+    return overlay_mask(image, mask, opacity=opacity)
+
+
+def badge(row: objects.ReviewRow) -> str:
+    if row.mask is None:
+        return ":gray-badge[no mask]"
+    if row.accepted:
+        return ":blue-badge[:material/check: checked]"
+    colour = "orange" if row.confidence < DOUBTFUL_BELOW else "green"
+    word = "doubtful" if row.confidence < DOUBTFUL_BELOW else "likely"
+    return f":{colour}-badge[{word} {row.confidence:.2f}]"
+
+
+def open_item(item_id: int) -> None:
+    st.session_state["om_item"] = item_id
+    reset_canvases()
+
+
+def accept(item_id: int) -> None:
+    with user_errors():
+        objects.accept(ws, ws.catalog.item(item_id))
+        tell("Mask accepted")
+
+
+def undo() -> None:
+    undone = ws.catalog.undo(cls.id)
+    reset_canvases()
+    tell("Undid the last change" if undone else "Nothing to undo")
+
+
+def generate_panel(backend) -> None:
+    c1, c2, c3 = st.columns([1, 1, 1])
+    methods = ("auto", "sam", "grabcut")
+    method = c1.radio("Method", methods, horizontal=True, key="om_method", format_func={
+        "auto": "Auto", "sam": "SAM", "grabcut": "GrabCut (no weights)"}.get)
+    rule = c2.radio("Choose by", ("objectness", "largest_bbox"), horizontal=True, key="om_rule", format_func={
+        "objectness": "object-likeness", "largest_bbox": "reference (largest box, inverted)"}.get)
+    redo = c3.checkbox("Redo images that have a mask", key="om_redo")
+    auto = None
+    if backend is not None:
+        from dsaii_core.masks.sam import AutoParams
+        with st.expander("SAM automatic mask parameters"):
+            a1, a2, a3 = st.columns(3)
+            auto = AutoParams(points_per_side=a1.number_input("Points per side", 1, 64, 32, key="om_pps"),
+                              pred_iou_thresh=a2.slider("Predicted IoU threshold", 0.0, 1.0, 0.88, key="om_iou"),
+                              stability_score_thresh=a3.slider("Stability threshold", 0.0, 1.0, 0.95,
+                                                               key="om_stab"))
+    g1, g2, g3 = st.columns([2, 1, 1])
+    if g1.button("Generate object masks", type="primary", icon=":material/auto_awesome:", width="stretch",
+                 key="om_generate"):
+        with user_errors(), st.status(f"Making object masks for {cls.name}…") as status:
+            bar = st.progress(0.0)
+            report = objects.generate_for_class(ws, cls, ObjectMaskParams(method, rule, redo, auto), backend,
+                                                progress=bar.progress)
+            status.update(label=report.summary(), state="complete")
+            tell(report.summary())
+            reset_canvases()
+    g2.button("Undo", icon=":material/undo:", on_click=undo, width="stretch", key="om_undo")
+    if g3.button("It is a texture", icon=":material/texture:", width="stretch", key="om_texture",
+                 help="The whole image is the texture: no object mask needed (undoable)."):
+        objects.mark_texture(ws, cls)
+        st.rerun()
+
+
+def grid(opacity: float) -> None:
+    rows = objects.review_rows(ws, cls)
+    if not rows:
+        st.info("This class has no kept normal images yet (keep some on the **Curate** page).")
+        return
+    done = sum(r.mask is not None for r in rows)
+    doubtful = sum(r.mask is not None and not r.accepted and r.confidence < DOUBTFUL_BELOW for r in rows)
+    st.caption(f"{done} of {len(rows)} images have an object mask · {doubtful} doubtful · "
+               f"{sum(r.accepted for r in rows)} checked")
+    columns = st.columns(COLUMNS)
+    for index, row in enumerate(rows):
+        with columns[index % COLUMNS], st.container(border=True):
+            image_file = str(ws.path(row.item.file))
+            picture = (overlay_thumbnail(image_file, str(ws.path(row.mask.file)), opacity) if row.mask is not None
+                       else cached_thumbnail(image_file, THUMB))
+            st.image(picture, width="stretch")
+            st.markdown(f"**{Path(row.item.file).name}** {badge(row)}")
+            b1, b2 = st.columns(2)
+            b1.button("Open", key=f"om_open_{row.item.id}", icon=":material/edit:", on_click=open_item,
+                      args=(row.item.id,), width="stretch")
+            b2.button("Accept", key=f"om_accept_{row.item.id}", icon=":material/check:", on_click=accept,
+                      args=(row.item.id,), width="stretch", disabled=row.mask is None or row.accepted)
+
+
+def save(item, mask: np.ndarray, source: str) -> None:
+    """Store an edited mask at once (undoable) unless it equals the current one."""
+    current = objects.current_mask(ws, item)
+    if current is not None and np.array_equal(current > 0, np.asarray(mask) > 0):
+        return
+    objects.save_fix(ws, item, mask, source)
+    tell("Saved")
+
+
+def candidates_tool(item, backend, opacity: float) -> None:
+    with user_errors():
+        with st.spinner("Finding candidates…"):
+            candidates = objects.item_candidates(ws, item, backend)
+        image = cached_thumbnail(str(ws.path(item.file)), THUMB)
+        columns = st.columns(4)
+        for k, candidate in enumerate(candidates):
+            small = imageio.thumbnail(imageio.binarize(candidate.mask), THUMB)
+            with columns[k % 4]:
+                st.image(overlay_mask(image, small, opacity=opacity), width="stretch",
+                         caption=f"{k}: {candidate.source} · {100 * candidate.mask.mean():.0f} %")
+                u1, u2 = st.columns(2)
+                if u1.button("Use", key=f"om_use_{item.id}_{k}"):
+                    objects.pick_candidate(ws, item, candidates, k)
+                    reset_canvases()
+                    st.rerun()
+                if u2.button("Inverse", key=f"om_inv_{item.id}_{k}"):
+                    objects.pick_candidate(ws, item, candidates, k, inverted=True)
+                    reset_canvases()
+                    st.rerun()
+
+
+def canvas_size(item) -> tuple[int, int, float]:
+    width = min(CANVAS_WIDTH, item.width)
+    return width, max(1, round(item.height * width / item.width)), item.width / width
+
+
+def click_tool(item, backend, base_mask, image) -> None:
+    from streamlit_drawable_canvas import st_canvas  # only importable inside a running app
+
+    c1, c2 = st.columns(2)
+    kind = c1.radio("Click adds", ("object point", "background point", "box"), horizontal=True, key="om_click_kind")
+    refine = c2.checkbox("Refine the current mask", value=base_mask is not None, key="om_refine",
+                         help="SAM gets the current mask as its mask input; GrabCut starts from it.")
+    st.caption(("SAM" if backend is not None else "GrabCut (no SAM checkpoint)") + " recomputes the mask after "
+               "each click and saves it at once.")
+    colour = {"object point": POSITIVE, "background point": NEGATIVE, "box": BOX}[kind]
+    width, height, scale = canvas_size(item)
+    background = image if base_mask is None else overlay_mask(image, base_mask, opacity=0.35, outline_px=1)
+    result = st_canvas(fill_color="rgba(0, 0, 0, 0)" if kind == "box" else colour, stroke_width=2,
+                       stroke_color=colour, background_image=Image.fromarray(background), width=width,
+                       height=height, drawing_mode="rect" if kind == "box" else "point", point_display_radius=4,
+                       key=f"om_click_{item.id}_{st.session_state.get('om_nonce', 0)}")
+    prompt = objects.canvas_prompt(result.json_data, scale, POSITIVE, NEGATIVE)
+    asked = (item.id, repr(prompt), refine, st.session_state.get("om_base"))
+    if prompt.empty or st.session_state.get("om_last_prompt") == asked:
+        return
+    st.session_state["om_last_prompt"] = asked
+    with user_errors(), st.spinner("Computing the mask…"):
+        found = objects.prompt_mask(ws, item, prompt, backend, refine=refine and base_mask is not None,
+                                    base=base_mask)
+        save(item, found[0].mask, found[0].source)
+
+
+def paint_tool(item, base_mask, image) -> None:
+    from streamlit_drawable_canvas import st_canvas  # only importable inside a running app
+
+    c1, c2 = st.columns(2)
+    tool = c1.radio("Brush", ("Paint", "Erase"), horizontal=True, key="om_brush_tool")
+    brush = c2.slider("Brush size", 1, 80, 20, key="om_brush")
+    colour = css_colour(ADD_COLOUR if tool == "Paint" else ERASE_COLOUR)
+    width, height, _ = canvas_size(item)
+    background = image if base_mask is None else overlay_mask(image, base_mask, opacity=0.35, outline_px=1)
+    result = st_canvas(fill_color=colour, stroke_width=brush, stroke_color=colour,
+                       background_image=Image.fromarray(background), width=width, height=height,
+                       drawing_mode="freedraw", return_image_data=True,
+                       key=f"om_paint_{item.id}_{st.session_state.get('om_nonce', 0)}")
+    if result.image_data is not None:
+        save(item, objects.paint(base_mask, result.image_data, (item.height, item.width)), "user-paint")
+
+
+def detail(item_id: int, backend, opacity: float) -> None:
+    item = ws.catalog.item(item_id)
+    st.subheader(f"{Path(item.file).name}")
+    # The canvases start from the mask saved when they opened; their strokes / clicks apply to that one.
+    nonce = st.session_state.get("om_nonce", 0)
+    if st.session_state.get("om_base") is None or st.session_state["om_base"][:2] != (item.id, nonce):
+        active = ws.object_mask(item)
+        st.session_state["om_base"] = (item.id, nonce, active.id if active is not None else None)
+    base_id = st.session_state["om_base"][2]
+    base_mask = ws.read_mask(ws.catalog.mask(base_id)) if base_id is not None else None
+    image = ws.read_image(item)
+    left, right = st.columns([3, 2])
+    with left:
+        tool = st.radio("Tool", TOOLS, horizontal=True, key="om_tool", label_visibility="collapsed",
+                        on_change=reset_canvases)
+        if tool == "Candidates":
+            candidates_tool(item, backend, opacity)
+        elif tool == "Click":
+            click_tool(item, backend, base_mask, image)
+        else:
+            paint_tool(item, base_mask, image)
+    with right:
+        current = ws.object_mask(item)
+        shown = ws.read_mask(current) if current is not None else None
+        st.image(image if shown is None else overlay_mask(image, shown, opacity=opacity), width="stretch",
+                 caption="saved mask" if current is not None else "no mask yet")
+        if current is not None:
+            st.caption(f"{current.source} · {100 * (current.area or 0):.1f} % of the image"
+                       + (" · checked" if current.params.get("accepted") else f" · confidence {current.confidence}"))
+        b1, b2, b3 = st.columns(3)
+        if b1.button("Fill holes", key="om_fill", disabled=shown is None, width="stretch"):
+            save(item, objects.fill_holes(shown), "user-fill")
+            reset_canvases()
+            st.rerun()
+        if b2.button("Whole image", key="om_whole", width="stretch"):
+            save(item, np.full((item.height, item.width), 255, np.uint8), "user-whole")
+            reset_canvases()
+            st.rerun()
+        if b3.button("Clear", key="om_clear", width="stretch", help="Start from an empty mask and paint it."):
+            save(item, np.zeros((item.height, item.width), np.uint8), "user-clear")
+            reset_canvases()
+            st.rerun()
+        d1, d2, d3 = st.columns(3)
+        d1.button("Accept", key="om_accept_open", type="primary", on_click=accept, args=(item.id,),
+                  disabled=current is None, width="stretch")
+        d2.button("Undo", key="om_undo_open", on_click=undo, width="stretch")
+        if d3.button("Close", key="om_close", width="stretch"):
+            st.session_state.pop("om_item", None)
+            st.rerun()
+
+
+if "om_message" in st.session_state:
+    st.toast(st.session_state.pop("om_message"))
+if cls.is_texture:
+    st.info(f"**{cls.name}** is a texture class: the whole image is the texture, so it needs no object mask.")
+    if st.button("It is an object class", key="om_object"):
+        ws.catalog.update_class(cls, kind="object")
+        st.rerun()
+    st.stop()
+
+backend = sam_backend()
+generate_panel(backend)
+opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.35, 0.05, key="om_opacity")
+if st.session_state.get("om_item") is not None:
+    with st.container(border=True):
+        detail(st.session_state["om_item"], backend, opacity)
+grid(opacity)

@@ -1,0 +1,120 @@
+"""AppTest of the Object masks page: generate, badges and order, open / pick / fill / accept / undo, texture, SAM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from dsaii_core import imageio
+from dsaii_core.demo import DEMO_DIR
+from dsaii_core.masks import objects
+from dsaii_core.masks.sam import SamConfig
+from dsaii_core.workspace import Workspace
+from tests.fixtures.tiny_sam import tiny_sam_checkpoint
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def workspace(root: Path) -> Workspace:
+    ws = Workspace.create(root)
+    cls = ws.add_class("hazelnut")
+    for path in sorted((DEMO_DIR / "hazelnut" / "train" / "good").glob("*.png"))[:3]:
+        ws.add_image(cls, imageio.thumbnail(imageio.read_image(path), 96))
+    return ws
+
+
+def page(ws: Workspace, monkeypatch=None) -> AppTest:
+    at = AppTest.from_file(str(REPO / "pages" / "object_masks.py"), default_timeout=90)
+    at.session_state["workspace_path"] = str(ws.root)
+    at.session_state["class_name"] = "hazelnut"
+    return at.run()
+
+
+def markdown(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_without_weights_generate_then_fix_one_image_and_undo(tmp_path, monkeypatch):
+    monkeypatch.delenv("DSAII_SAM_CHECKPOINT", raising=False)
+    ws = workspace(tmp_path / "ws")
+    cls = ws.get_class("hazelnut")
+    at = page(ws)
+    assert not at.exception and at.title[0].value == "Object masks"
+    assert any("No SAM checkpoint configured" in i.value and "would add" in i.value for i in at.info)
+    assert markdown(at).count("no mask") == 3
+
+    at.button(key="om_generate").click().run()
+    assert not at.exception
+    items = objects.object_items(ws, cls)
+    assert all(ws.object_mask(i) is not None for i in items)
+    assert "3 of 3 images have an object mask" in "\n".join(c.value for c in at.caption)
+    assert markdown(at).count("likely") + markdown(at).count("doubtful") == 3
+
+    item = items[1]
+    generated = ws.object_mask(item)
+    at.button(key=f"om_open_{item.id}").click().run()
+    assert not at.exception and at.subheader[0].value == Path(item.file).name
+    at.button(key=f"om_inv_{item.id}_0").click().run()  # the inverse of candidate 0
+    picked = ws.object_mask(item)
+    assert picked.id != generated.id and picked.source.startswith("pick:") and picked.params["inverted"]
+    at.button(key="om_whole").click().run()
+    assert ws.read_mask(ws.object_mask(item)).min() == 255
+    at.button(key="om_undo_open").click().run()
+    assert ws.object_mask(item).id == picked.id
+
+    at.button(key="om_fill").click().run()
+    filled = ws.read_mask(ws.object_mask(item))
+    assert np.array_equal(filled, objects.fill_holes(ws.read_mask(picked)))
+    at.button(key="om_close").click().run()
+    assert not at.subheader
+
+
+def test_accept_from_the_grid_moves_the_image_last(tmp_path):
+    ws = workspace(tmp_path / "ws")
+    cls = ws.get_class("hazelnut")
+    objects.generate_for_class(ws, cls)
+    first = objects.review_rows(ws, cls)[0].item
+    at = page(ws)
+    at.button(key=f"om_accept_{first.id}").click().run()
+    assert not at.exception
+    rows = objects.review_rows(ws, cls)
+    assert rows[-1].item.id == first.id and rows[-1].accepted
+    assert "checked" in markdown(at)
+    assert at.button(key=f"om_accept_{first.id}").disabled
+
+
+def test_texture_class_is_marked_and_unmarked(tmp_path):
+    ws = workspace(tmp_path / "ws")
+    at = page(ws)
+    at.button(key="om_texture").click().run()
+    assert ws.get_class("hazelnut").kind == "texture"
+    assert any("texture class" in i.value for i in at.info)
+    at.button(key="om_object").click().run()
+    assert ws.get_class("hazelnut").kind == "object" and not at.exception
+
+
+def test_with_a_sam_checkpoint_the_page_uses_sam(tmp_path):
+    ws = workspace(tmp_path / "ws")
+    SamConfig(tiny_sam_checkpoint(tmp_path / "sam_tiny.pth"), "tiny").save(ws.catalog)
+    at = page(ws)
+    assert not at.exception
+    assert not any("No SAM checkpoint" in i.value for i in at.info)
+    assert any("SAM: sam_tiny.pth" in c.value for c in at.caption)
+    at.radio(key="om_method").set_value("sam")
+    at.number_input(key="om_pps").set_value(2)
+    at.slider(key="om_iou").set_value(0.0)
+    at.slider(key="om_stab").set_value(0.0)
+    at.button(key="om_generate").click().run()
+    assert not at.exception
+    sources = {m.source.split(":")[0] for m in ws.catalog.masks(kind="object")}
+    assert sources == {"sam"}
+
+
+def test_a_missing_checkpoint_is_reported_not_raised(tmp_path):
+    ws = workspace(tmp_path / "ws")
+    SamConfig(tmp_path / "gone.pth", "vit_b").save(ws.catalog)
+    at = page(ws)
+    assert not at.exception
+    assert any("SAM checkpoint not found" in e.value for e in at.error)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dsaii_core.bench.detectors import make_detector
-from dsaii_core.bench.runs import run_detector
 from dsaii_core.workspace import Workspace
-from tests.fixtures.bench_data import build_bench_workspace, copy_workspace
+from tests.fixtures.bench_data import build_bench_workspace, build_run_workspace, copy_workspace
 
 
 @pytest.fixture(scope="session")
@@ -24,10 +22,7 @@ def bench_ws(bench_template, tmp_path) -> Workspace:
 @pytest.fixture(scope="session")
 def run_template(bench_template, tmp_path_factory):
     """The bench workspace with one stored weak-baseline run (5 shots, seed 0)."""
-    ws = copy_workspace(bench_template, tmp_path_factory.mktemp("run-template") / "ws")
-    run_detector(ws.root, lambda: make_detector("baseline", seed=0), shots=5, seed=0)
-    ws.catalog.close()
-    return ws.root
+    return build_run_workspace(bench_template, tmp_path_factory.mktemp("run-template") / "ws")
 
 
 @pytest.fixture

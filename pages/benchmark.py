@@ -1,0 +1,113 @@
+"""Benchmark: run a built-in detector or import another one's maps, then compare runs class by class."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from dsaii_core.bench import references, reports
+from dsaii_core.bench.detectors import BASELINE_LABEL, make_detector
+from dsaii_core.bench.runs import (METRICS, class_curves, class_outcome, import_run, metrics_frame, run_detector,
+                                   worst_cases)
+from pages._ui import current_class, current_workspace, image_grid, user_errors
+
+PNG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+st.title("Benchmark")
+ws = current_workspace()
+if not ws.catalog.classes():
+    st.info("Nothing to benchmark yet: import images on the **Collect** page.")
+    st.stop()
+runs = ws.catalog.runs()
+
+with st.expander("Run a detector", expanded=not runs):
+    st.caption("Each class is exported as MVTec AD (split seed below), the detector is trained on k normal images "
+               "and scores the held-out normals and accepted anomalies.")
+    detector = st.radio("Detector", ["baseline", "patchcore"], horizontal=True, key="bench_detector",
+                        format_func={"baseline": "Baseline (weak, no weights)", "patchcore": "PatchCore"}.get)
+    cols = st.columns(4)
+    shots = cols[0].number_input("Shots (0 = all train normals)", 0, 100_000, 0, key="bench_shots")
+    seed = cols[1].number_input("Seed", 0, 2**31 - 1, 0, key="bench_seed")
+    ratio = cols[2].number_input("Coreset ratio", 0.001, 1.0, 0.1, 0.01, key="bench_ratio")
+    name = cols[3].text_input("Run name", value=detector, key="bench_name")
+    backbone, weights = "wide_resnet50_2", None
+    if detector == "baseline":
+        st.caption(BASELINE_LABEL + ". For real numbers, point PatchCore to a backbone weights file.")
+    else:
+        backbone = st.text_input("Backbone (torchvision)", "wide_resnet50_2", key="bench_backbone")
+        weights = st.text_input("Weights file (.pth / .safetensors)", key="bench_weights",
+                                help="A state dict on this machine, e.g. torchvision's ImageNet weights saved locally.")
+    if st.button("Run", type="primary", key="bench_run"):
+        with user_errors(), st.status(f"Running {detector}…") as status:
+            bar = st.progress(0.0)
+            report = run_detector(
+                ws.root, lambda: make_detector(detector, backbone=backbone, weights=Path(weights) if weights else None,
+                                               coreset_ratio=ratio, seed=int(seed)),
+                name=name or detector, shots=int(shots) or None, seed=int(seed), progress=bar.progress)
+            status.update(label=f"Run #{report.run_id} stored", state="complete")
+            st.session_state["bench_chosen"] = [report.run_id]
+            st.rerun()
+
+with st.expander("Import a detector's maps"):
+    st.caption("A folder of `<class>/<defect>/<stem>.npy` (or .tiff / .png) maps for the MVTec export made with "
+               "the same seed, plus an optional `scores.csv` (class,image,score). See the README for a recipe.")
+    cols = st.columns([3, 1, 1])
+    maps_dir = cols[0].text_input("Maps folder", key="bench_maps_dir")
+    import_name = cols[1].text_input("Run name", value="imported", key="bench_import_name")
+    import_seed = cols[2].number_input("Export seed", 0, 2**31 - 1, 0, key="bench_import_seed")
+    if st.button("Import", disabled=not maps_dir, key="bench_import"):
+        with user_errors(), st.spinner("Evaluating the maps…"):
+            report = import_run(ws.root, Path(maps_dir).expanduser(), import_name, seed=int(import_seed))
+            st.session_state["bench_chosen"] = [report.run_id]
+            st.rerun()
+
+if not runs:
+    st.info("No runs yet: run the baseline above, or import the maps of your own detector.")
+    st.stop()
+
+labels = {r["id"]: f"#{r['id']} {r['name']} ({'weak baseline' if r['detector'] == 'baseline' else r['detector']})"
+          for r in runs}
+st.session_state["bench_chosen"] = [i for i in st.session_state.get("bench_chosen", [runs[-1]["id"]]) if i in labels]
+chosen = st.multiselect("Runs", list(labels), format_func=labels.get, key="bench_chosen")
+if not chosen:
+    st.stop()
+frame = metrics_frame(ws, chosen)
+
+cols = st.columns([3, 1])
+reference_name = cols[0].selectbox("Per-class reference (MVTec AD classes only)", ["none", *references.reference_sources()],
+                                   key="bench_reference")
+show_dsaii = cols[1].toggle("DSAII means", value=True, key="bench_dsaii")
+reference = None if reference_name == "none" else references.reference_table(reference_name)
+dsaii = references.dsaii_means() if show_dsaii else None
+tabs = st.tabs([reports.METRIC_LABELS[m] for m in reports.DASHBOARD_METRICS] + ["Classes × runs"])
+for tab, metric in zip(tabs, reports.DASHBOARD_METRICS):
+    tab.plotly_chart(reports.metric_bars(frame, metric, dsaii_means=dsaii, reference=reference), config=PNG,
+                     key=f"bench_bars_{metric}")
+with tabs[-1]:
+    heat_metric = st.selectbox("Metric", METRICS, format_func=reports.METRIC_LABELS.get, key="bench_heat_metric")
+    st.plotly_chart(reports.runs_heatmap(frame, heat_metric), config=PNG, key="bench_heatmap")
+
+table = reports.wide_table(frame)
+st.dataframe(table, width="stretch")
+st.download_button("Download CSV", table.to_csv(float_format="%.6f"), file_name="benchmark.csv", mime="text/csv")
+st.caption("PNG: the camera icon at the top right of each chart.")
+
+st.subheader("One class of one run")
+cols = st.columns(2)
+run_id = cols[0].selectbox("Run", chosen, format_func=labels.get, key="bench_detail_run")
+classes = sorted(frame[frame["run_id"] == run_id]["class"].unique())
+current = current_class()
+class_name = cols[1].selectbox("Class", classes, key="bench_detail_class",
+                               index=classes.index(current.name) if current and current.name in classes else 0)
+with user_errors():
+    outcome = class_outcome(ws, run_id, class_name)
+    curves = class_curves(outcome)
+    left, right = st.columns(2)
+    left.plotly_chart(reports.curves_figure(curves, f"ROC · {class_name}", names=["image ROC", "pixel ROC"]),
+                      config=PNG, key="bench_roc")
+    right.plotly_chart(reports.curves_figure(curves, f"PRO · {class_name}", names=["PRO"], fpr_limit=0.3),
+                       config=PNG, key="bench_pro")
+    cases = worst_cases(outcome, count=4)
+    low, high = reports.cases_range(cases)
+    st.markdown("**Worst false positives and false negatives** (map over the image, ground truth outlined in green)")
+    image_grid([reports.case_overlay(c, low, high) for c in cases],
+               [f"{c.kind} · {c.key} · score {c.score:.3f}" for c in cases], columns=4)

@@ -6,7 +6,7 @@ from dsaii_core.collect import curate
 from dsaii_core.collect.curate import CURATE_STATUSES, NO_LICENSE, SORTS, CandidateFilter
 from pages._ui import cached_thumbnail, current_workspace, require_class
 
-COLUMNS = 5
+COLUMNS = 4
 THUMB = 192
 
 ws = current_workspace()
@@ -49,7 +49,7 @@ def tile(view: curate.CandidateView) -> None:
     with st.container(border=True):
         st.image(cached_thumbnail(str(ws.path(view.file)), THUMB), width="stretch")
         label, colour = view.badge
-        group = f" · ⧉ {view.group_size} alike" if view.group_size > 1 else ""
+        group = f" · :material/content_copy: {view.group_size} alike" if view.group_size > 1 else ""
         similarity = f" · sim {view.similarity:.2f}" if view.similarity is not None else ""
         st.markdown(f":{colour}-badge[{label}] **{view.status}**{group}{similarity}")
         if view.source_url:

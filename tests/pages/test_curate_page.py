@@ -39,7 +39,7 @@ def test_grid_shows_one_page_with_badges_and_groups(ws):
     assert not at.exception
     assert caption(at) == "50 images · 9 near-duplicate groups (9 extra copies) · page 1 of 2"
     tiles = [m.value for m in at.markdown if "-badge[" in m.value]
-    assert len(tiles) == 40 and any("⧉ 2 alike" in t for t in tiles)
+    assert len(tiles) == 40 and any(":material/content_copy: 2 alike" in t for t in tiles)
     assert any(t.startswith(":orange-badge[CC BY-NC 2.0]") for t in tiles)
     assert any(t.startswith(":gray-badge[no license]") for t in tiles)
 

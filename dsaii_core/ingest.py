@@ -13,6 +13,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
@@ -217,8 +218,11 @@ def import_paths(ws: Workspace, paths: Iterable[Path], *, class_name: str | None
     return report
 
 
-def safe_extract(archive: zipfile.ZipFile, dest: Path, max_bytes: int = MAX_ZIP_BYTES) -> None:
-    """Extract a zip into `dest`, refusing path traversal, links, and archives over the size caps."""
+def safe_extract(archive: zipfile.ZipFile, dest: Path, max_bytes: int = MAX_ZIP_BYTES) -> list[tuple[str, str]]:
+    """Extract a zip into `dest`, refusing path traversal, links, and archives over the size caps.
+
+    Returns the entries that could not be written here (e.g. names too long for the file system).
+    """
     members = archive.infolist()
     if len(members) > MAX_ZIP_ENTRIES:
         raise DsaiiError(f"zip has {len(members)} entries, more than {MAX_ZIP_ENTRIES}")
@@ -226,6 +230,7 @@ def safe_extract(archive: zipfile.ZipFile, dest: Path, max_bytes: int = MAX_ZIP_
         raise DsaiiError(f"zip unpacks to more than {max_bytes / 1024**3:.1f} GB")
     dest = dest.resolve()
     written = 0
+    skipped: list[tuple[str, str]] = []
     for member in members:
         name = member.filename.replace("\\", "/")
         target = (dest / name).resolve()
@@ -233,16 +238,22 @@ def safe_extract(archive: zipfile.ZipFile, dest: Path, max_bytes: int = MAX_ZIP_
             raise DsaiiError(f"zip entry '{member.filename}' points outside the import folder")
         if stat.S_ISLNK(member.external_attr >> 16):
             raise DsaiiError(f"zip entry '{member.filename}' is a symbolic link")
-        if member.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with archive.open(member) as src, open(target, "wb") as out:
-            while block := src.read(1 << 20):
-                written += len(block)
-                if written > max_bytes:  # the header sizes lied
-                    raise DsaiiError(f"zip unpacks to more than {max_bytes / 1024**3:.1f} GB")
-                out.write(block)
+        try:
+            if member.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as src, open(target, "wb") as out:
+                while block := src.read(1 << 20):
+                    written += len(block)
+                    if written > max_bytes:  # the header sizes lied
+                        raise DsaiiError(f"zip unpacks to more than {max_bytes / 1024**3:.1f} GB")
+                    out.write(block)
+        except OSError as exc:
+            skipped.append((PurePosixPath(name).name[:80], f"cannot be unpacked here ({exc.strerror or exc})"))
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            skipped.append((PurePosixPath(name).name[:80], f"damaged zip entry ({exc})"))
+    return skipped
 
 
 def import_zip(ws: Workspace, source: Path | bytes, *, name: str = "upload.zip", class_name: str | None = None,
@@ -258,7 +269,7 @@ def import_zip(ws: Workspace, source: Path | bytes, *, name: str = "upload.zip",
     try:
         try:
             with zipfile.ZipFile(source if isinstance(source, Path) else io.BytesIO(source)) as archive:
-                safe_extract(archive, scratch, max_bytes)
+                skipped = safe_extract(archive, scratch, max_bytes)
         except (zipfile.BadZipFile, EOFError) as exc:
             raise DsaiiError(f"{label}: not a valid zip file ({exc})") from exc
         folder = scratch
@@ -267,7 +278,9 @@ def import_zip(ws: Workspace, source: Path | bytes, *, name: str = "upload.zip",
             folder = _subdirs(folder)[0]
         if class_name is None and detect_layout(folder) == "images":
             class_name = fallback_class or (folder.name if folder is not scratch else Path(label).stem)
-        return import_jobs(ws, plan_folder(folder, class_name), texture=texture, license=license, progress=progress)
+        report = import_jobs(ws, plan_folder(folder, class_name), texture=texture, license=license, progress=progress)
+        report.errors[:0] = skipped
+        return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -76,22 +76,23 @@ def transplant(image: np.ndarray, mask: np.ndarray, source: DefectSource, rng: n
     """A real defect's texture stretched over the target mask, colour-matched and Poisson-blended."""
     x0, y0, x1, y1 = mask_bbox(mask)
     sx0, sy0, sx1, sy1 = _jitter(mask_bbox(source.mask), source.mask.shape, rng)
-    patch = source.image[sy0:sy1, sx0:sx1]
-    patch_mask = source.mask[sy0:sy1, sx0:sx1]
-    turns = int(rng.integers(4)) if abs((sx1 - sx0) - (sy1 - sy0)) < 0.3 * max(sx1 - sx0, sy1 - sy0) else 2 * int(rng.integers(2))
-    patch, patch_mask = np.rot90(patch, turns), np.rot90(patch_mask, turns)
-    if rng.random() < 0.5:
-        patch, patch_mask = patch[:, ::-1], patch_mask[:, ::-1]
+    # Quarter turns only when the defect is roughly square, so a long scratch keeps its direction.
+    near_square = abs((sx1 - sx0) - (sy1 - sy0)) < 0.3 * max(sx1 - sx0, sy1 - sy0)
+    turns = int(rng.integers(4)) if near_square else 2 * int(rng.integers(2))
+    flip = rng.random() < 0.5
     size = (x1 - x0, y1 - y0)
-    patch = cv2.resize(np.ascontiguousarray(patch), size, interpolation=cv2.INTER_LINEAR)
-    patch_mask = cv2.resize(np.ascontiguousarray(patch_mask), size, interpolation=cv2.INTER_NEAREST)
+
+    def oriented(array: np.ndarray, interpolation: int) -> np.ndarray:
+        array = np.rot90(array[sy0:sy1, sx0:sx1], turns)
+        return cv2.resize(np.ascontiguousarray(array[:, ::-1] if flip else array), size, interpolation=interpolation)
+
+    patch = oriented(source.image, cv2.INTER_LINEAR)
     # Surface statistics: the source around its defect, the target around the mask.
-    source_ring = _ring(source.mask, 8)[sy0:sy1, sx0:sx1]
-    source_ring = cv2.resize(np.rot90(source_ring, turns).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    source_ring = oriented(_ring(source.mask, 8).astype(np.uint8), cv2.INTER_NEAREST) > 0
     if not source_ring.any():
-        source_ring = patch_mask == 0 if (patch_mask == 0).any() else np.ones(size[::-1], bool)
+        source_ring = np.ones(size[::-1], bool)
     matched = match_colours(patch, source_ring, image, _ring(mask, 8))
-    surface = matched[source_ring].mean(0) if source_ring.any() else matched.reshape(-1, 3).mean(0)
+    surface = matched[source_ring].mean(0)
     matched = np.clip((matched - surface) * rng.uniform(0.8, 1.4) + surface, 0, 255).astype(np.uint8)
     pad = POISSON_PAD
     padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT)
@@ -106,13 +107,16 @@ def transplant(image: np.ndarray, mask: np.ndarray, source: DefectSource, rng: n
     return np.clip(cloned * (1 - core) + _place(image, matched, (x0, y0)) * core, 0, 255).astype(np.uint8)
 
 
-def _jitter(box: tuple[int, int, int, int], shape: tuple[int, int], rng: np.random.Generator) -> tuple[int, int, int, int]:
+def _jitter(box: tuple[int, int, int, int], shape: tuple[int, int],
+            rng: np.random.Generator) -> tuple[int, int, int, int]:
     """The box with each side moved by up to 15 % of its size, kept inside the image and non-empty."""
     x0, y0, x1, y1 = box
     dx, dy = 0.15 * (x1 - x0), 0.15 * (y1 - y0)
-    nx0, nx1 = int(np.clip(x0 + rng.uniform(-dx, dx), 0, x1 - 1)), int(np.clip(x1 + rng.uniform(-dx, dx), x0 + 1, shape[1]))
-    ny0, ny1 = int(np.clip(y0 + rng.uniform(-dy, dy), 0, y1 - 1)), int(np.clip(y1 + rng.uniform(-dy, dy), y0 + 1, shape[0]))
-    return nx0, ny0, max(nx1, nx0 + 1), max(ny1, ny0 + 1)
+    nx0 = int(np.clip(x0 + rng.uniform(-dx, dx), 0, x1 - 1))
+    nx1 = int(np.clip(x1 + rng.uniform(-dx, dx), nx0 + 1, shape[1]))
+    ny0 = int(np.clip(y0 + rng.uniform(-dy, dy), 0, y1 - 1))
+    ny1 = int(np.clip(y1 + rng.uniform(-dy, dy), ny0 + 1, shape[0]))
+    return nx0, ny0, nx1, ny1
 
 
 def _place(image: np.ndarray, patch: np.ndarray, at: tuple[int, int]) -> np.ndarray:
@@ -228,6 +232,10 @@ def procedural(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, da
     return DAMAGE[damage](image, mask, rng)
 
 
+def _is_grey(image: np.ndarray) -> bool:
+    return bool((image[:, :, 0] == image[:, :, 1]).all() and (image[:, :, 1] == image[:, :, 2]).all())
+
+
 class ClassicalBackend:
     """Weight-free synthesis; `method` 'auto' transplants real defects when any are known, else paints damage."""
     name = "classical"
@@ -265,6 +273,8 @@ class ClassicalBackend:
             result = texture_blend(image, mask, self.textures, rng)
         else:
             result = procedural(image, mask, rng)
+        if _is_grey(image):  # a grey part (e.g. magnetic tile) gets grey damage, not coloured paint
+            result = np.repeat(cv2.cvtColor(result, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
         return blend(image, result, mask, params.dilate_px)
 
     def inpaint_batch(self, requests: Sequence[InpaintRequest], params: InpaintParams) -> list[np.ndarray | Exception]:

@@ -57,11 +57,14 @@ def test_a_batch_keeps_each_failure_with_its_request(real):
     assert isinstance(results[0], np.ndarray) and isinstance(results[1], InpaintFailed)
 
 
-def test_grey_texture_class_images_work(real):
+def test_grey_images_get_grey_defects(real):
     _, _, crack, _ = real
     tile = imageio.read_image(DEMO_DIR / "magnetic_tile/train/good/001.jpg")
     mask = np.zeros(tile.shape[:2], np.uint8)
     mask[tile.shape[0] // 3: tile.shape[0] // 2, 5: tile.shape[1] // 2] = 255
+    colourful = imageio.read_image(DEMO_DIR / "transistor/train/good/000.png")
     for method in ("transplant", "texture", "procedural"):
-        out = ClassicalBackend(method, [crack], [tile]).inpaint(tile, mask, "", "", 3, InpaintParams())
+        out = ClassicalBackend(method, [crack], [colourful]).inpaint(tile, mask, "", "", 3, InpaintParams())
         assert out.shape == tile.shape
+        assert (out[:, :, 0] == out[:, :, 1]).all() and (out[:, :, 1] == out[:, :, 2]).all()  # stays grey
+        assert check_result(tile, out, mask).inside_mad > 3

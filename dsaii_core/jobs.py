@@ -35,7 +35,7 @@ HEARTBEAT_S = 2.0
 STALE_S = 30.0
 MAX_ATTEMPTS = 3
 # Where each job kind's task lives: "module:function(ws, job) -> Task".
-TASK_FACTORIES = {"inpaint": "dsaii_core.inpaint.generate:make_task"}
+TASK_FACTORIES = {"inpaint": "dsaii_core.inpaint.generate:make_task", "bench": "dsaii_core.bench.tasks:make_task"}
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,8 @@ def prepare_resume(catalog: Catalog, job_id: int) -> Job:
     job = get_job(catalog, job_id)
     if job.state in ("running", "cancelling"):
         raise DsaiiError(f"job {job_id} is still running (worker pid {job.pid})")
+    if job.state == "done":
+        raise DsaiiError(f"job {job_id} is already done")
     with catalog.transaction() as conn:
         conn.execute("UPDATE job_items SET state = 'pending', attempts = 0 WHERE job_id = ? AND state = 'failed'",
                      (job_id,))

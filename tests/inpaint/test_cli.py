@@ -34,3 +34,18 @@ def test_cli_errors_are_one_line(masked_ws, capsys):
     assert code == 1 and err.strip() == "error: unknown backend 'dalle' (choose from classical, diffusers, webui)"
     code, _, err = _run(capsys, "inpaint", masked_ws.root, "--backend", "diffusers")
     assert code == 1 and "needs a model" in err
+
+
+def test_background_start_and_resume_from_the_command_line(masked_ws, capsys):
+    import time
+
+    from dsaii_core.jobs import get_job, list_jobs
+    code, out, _ = _run(capsys, "inpaint", masked_ws.root, "--background")
+    [job] = list_jobs(masked_ws.catalog)
+    assert code == 0 and f"job {job.id}: 4 items, worker pid" in out
+    deadline = time.time() + 60
+    while get_job(masked_ws.catalog, job.id).state != "done" and time.time() < deadline:
+        time.sleep(0.1)
+    assert get_job(masked_ws.catalog, job.id).done == 4
+    code, out, err = _run(capsys, "inpaint", masked_ws.root, "--resume", job.id)
+    assert code == 1 and "already done" in err

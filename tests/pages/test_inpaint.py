@@ -75,3 +75,18 @@ def test_an_interrupted_job_can_be_resumed_from_the_page(ws):
     assert get_job(ws.catalog, job.id).state == "interrupted"
     at.button(key=f"resume_{job.id}").click().run()
     wait_done(ws, job.id)
+
+
+def test_cancel_asks_a_running_worker_to_stop(ws):
+    job = start_inpaint_job(ws, ws.classes(), "classical")
+    worker = subprocess.Popen(["sleep", "60"])  # stands in for a live worker process
+    try:
+        with ws.catalog.transaction() as conn:
+            conn.execute("UPDATE jobs SET state = 'running', pid = ?, heartbeat = ? WHERE id = ?",
+                         (worker.pid, time.time(), job.id))
+        at = page(ws)
+        at.button(key=f"cancel_{job.id}").click().run()
+        assert get_job(ws.catalog, job.id).state == "cancelling"
+    finally:
+        worker.kill()
+        worker.wait()

@@ -1,5 +1,6 @@
 """Object masks: where the object is in each normal image, so defects land on it — generated, reviewed, fixed."""
 
+import getpass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ TOOLS = ("Candidates", "Click", "Paint")
 
 ws = current_workspace()
 cls = require_class()
+user = st.session_state.get("reviewer") or getpass.getuser()  # the Review page's "Reviewer" name, when set
 st.title("Object masks")
 st.caption("Each normal image of an object class gets a mask of the object, so anomalies are placed on it and not "
            "on the background. Doubtful masks come first: open one to pick another candidate, click, or paint.")
@@ -98,7 +100,7 @@ def open_item(item_id: int) -> None:
 
 def accept(item_id: int) -> None:
     with user_errors():
-        objects.accept(ws, ws.catalog.item(item_id))
+        objects.accept(ws, ws.catalog.item(item_id), user)
         tell("Mask accepted")
 
 
@@ -138,7 +140,7 @@ def generate_panel(backend) -> None:
     g2.button("Undo", icon=":material/undo:", on_click=undo, width="stretch", key="om_undo")
     if g3.button("It is a texture", icon=":material/texture:", width="stretch", key="om_texture",
                  help="The whole image is the texture: no object mask needed (undoable)."):
-        objects.mark_texture(ws, cls)
+        objects.mark_texture(ws, cls, user)
         st.rerun()
 
 
@@ -171,7 +173,7 @@ def save(item, mask: np.ndarray, source: str) -> None:
     current = objects.current_mask(ws, item)
     if current is not None and np.array_equal(current > 0, np.asarray(mask) > 0):
         return
-    objects.save_fix(ws, item, mask, source)
+    objects.save_fix(ws, item, mask, source, user)
     tell("Saved")
 
 
@@ -188,11 +190,11 @@ def candidates_tool(item, backend, opacity: float) -> None:
                          caption=f"{k}: {candidate.source} · {100 * candidate.mask.mean():.0f} %")
                 u1, u2 = st.columns(2)
                 if u1.button("Use", key=f"om_use_{item.id}_{k}"):
-                    objects.pick_candidate(ws, item, candidates, k)
+                    objects.pick_candidate(ws, item, candidates, k, user=user)
                     reset_canvases()
                     st.rerun()
                 if u2.button("Inverse", key=f"om_inv_{item.id}_{k}"):
-                    objects.pick_candidate(ws, item, candidates, k, inverted=True)
+                    objects.pick_candidate(ws, item, candidates, k, inverted=True, user=user)
                     reset_canvases()
                     st.rerun()
 
@@ -275,24 +277,27 @@ def detail(item_id: int, backend, opacity: float) -> None:
         if current is not None:
             st.caption(f"{current.source} · {100 * (current.area or 0):.1f} % of the image"
                        + (" · checked" if current.params.get("accepted") else f" · confidence {current.confidence}"))
-        b1, b2, b3 = st.columns(3)
-        if b1.button("Fill holes", key="om_fill", disabled=shown is None, width="stretch"):
+        b1, b2 = st.columns(2)
+        if b1.button("Fill holes", key="om_fill", icon=":material/format_color_fill:", disabled=shown is None,
+                     width="stretch"):
             save(item, objects.fill_holes(shown), "user-fill")
             reset_canvases()
             st.rerun()
-        if b2.button("Whole image", key="om_whole", width="stretch"):
+        if b2.button("Whole", key="om_whole", icon=":material/crop_free:", width="stretch",
+                     help="The object fills the whole image."):
             save(item, np.full((item.height, item.width), 255, np.uint8), "user-whole")
             reset_canvases()
             st.rerun()
-        if b3.button("Clear", key="om_clear", width="stretch", help="Start from an empty mask and paint it."):
+        if b1.button("Clear", key="om_clear", icon=":material/layers_clear:", width="stretch",
+                     help="Start from an empty mask and paint it."):
             save(item, np.zeros((item.height, item.width), np.uint8), "user-clear")
             reset_canvases()
             st.rerun()
-        d1, d2, d3 = st.columns(3)
-        d1.button("Accept", key="om_accept_open", type="primary", on_click=accept, args=(item.id,),
-                  disabled=current is None, width="stretch")
-        d2.button("Undo", key="om_undo_open", on_click=undo, width="stretch")
-        if d3.button("Close", key="om_close", width="stretch"):
+        b2.button("Undo", key="om_undo_open", icon=":material/undo:", on_click=undo, width="stretch")
+        d1, d2 = st.columns(2)
+        d1.button("Accept", key="om_accept_open", type="primary", icon=":material/check:", on_click=accept,
+                  args=(item.id,), disabled=current is None, width="stretch")
+        if d2.button("Close", key="om_close", icon=":material/close:", width="stretch"):
             st.session_state.pop("om_item", None)
             st.rerun()
 
@@ -302,7 +307,7 @@ if "om_message" in st.session_state:
 if cls.is_texture:
     st.info(f"**{cls.name}** is a texture class: the whole image is the texture, so it needs no object mask.")
     if st.button("It is an object class", key="om_object"):
-        ws.catalog.update_class(cls, kind="object")
+        ws.catalog.update_class(cls, user=user, kind="object")
         st.rerun()
     st.stop()
 

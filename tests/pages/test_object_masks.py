@@ -67,6 +67,7 @@ def test_without_weights_generate_then_fix_one_image_and_undo(tmp_path, monkeypa
     at.button(key="om_fill").click().run()
     filled = ws.read_mask(ws.object_mask(item))
     assert np.array_equal(filled, objects.fill_holes(ws.read_mask(picked)))
+    assert {d["user"] for d in ws.catalog.history(cls.id, limit=4)} != {""}  # changes are attributed
     at.button(key="om_close").click().run()
     assert not at.subheader
 

@@ -10,14 +10,14 @@ never from a URL); temporary browser profiles live under the workspace cache.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from dsaii_core.catalog import ImageClass
-from dsaii_core.collect.dedupe import NEAR_DUPLICATE_BITS, class_index, image_hashes
+from dsaii_core.collect.dedupe import NEAR_DUPLICATE_BITS, DuplicateIndex, class_index, image_hashes
 from dsaii_core.collect.downloader import Download, Downloader, DownloadSettings
 from dsaii_core.collect.engines import DEFAULT_ENGINE, Candidate, Engine, load_engine
 from dsaii_core.collect.similarity import CnnEmbedder, Ranker
@@ -82,8 +82,7 @@ def crawl(ws: Workspace, cls: ImageClass, *, reference: np.ndarray | None = None
         raise DsaiiError("give a reference image or a query")
     if max_images < 1:
         raise DsaiiError("--max must be at least 1")
-    settings = settings or DownloadSettings()
-    settings.allow_private = allow_private
+    settings = replace(settings or DownloadSettings(), allow_private=allow_private)
     with Downloader(settings) as downloader:
         if not hasattr(engine, "search"):
             engine = load_engine(engine, downloader=downloader, base_url=base_url, folder=folder,
@@ -119,7 +118,7 @@ def crawl(ws: Workspace, cls: ImageClass, *, reference: np.ndarray | None = None
     return report
 
 
-def _take(ws: Workspace, cls: ImageClass, candidate: Candidate, download: Download, index,
+def _take(ws: Workspace, cls: ImageClass, candidate: Candidate, download: Download, index: DuplicateIndex,
           ranker: Ranker | None) -> UrlOutcome:
     """Record one download: a new candidate item with provenance, a duplicate, or an error."""
     catalog = ws.catalog

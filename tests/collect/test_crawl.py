@@ -1,6 +1,5 @@
 import hashlib
 import tempfile
-from pathlib import Path
 
 import pytest
 

@@ -1,3 +1,4 @@
+import ipaddress
 import time
 
 import httpx
@@ -5,7 +6,6 @@ import pytest
 
 from dsaii_core.collect.downloader import Downloader, DownloadSettings, robots_tag_disallows
 from dsaii_core.collect.netsafety import AddressPolicy, AddressRefused
-import ipaddress
 
 
 def paths_requested(web, since: int) -> list[str]:

@@ -94,8 +94,11 @@ def _export_dsaii_class(ws: Workspace, cls: ImageClass, writer: _Writer) -> dict
         path = f"{folder}/normal/{index:03d}.png"
         digest = writer.copy(item.file, path)
         source = ws.catalog.provenance(item.id)
+        # The reference's keys (img_path, url) first in meaning; the rest is provenance from the catalog.
         urls.append({"img_path": f"./{path}", "url": source.get("source_url"), "page_url": source.get("page_url"),
-                     "license": source.get("license"), "attribution": source.get("attribution"), "sha256": digest})
+                     "license": source.get("license"), "attribution": source.get("attribution"),
+                     "engine": source.get("engine"), "query": source.get("query"), "title": source.get("title"),
+                     "fetched_at": source.get("fetched_at"), "source_sha256": item.sha256, "sha256": digest})
     for index, item in enumerate(anomalies):
         writer.copy(item.file, f"{folder}/anomaly/{index:03d}.png")
         writer.copy(ws.catalog.mask(item.mask_id).file, f"{folder}/mask/{index:03d}.png")

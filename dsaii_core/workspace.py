@@ -150,16 +150,19 @@ class Workspace:
         `sha256` identifies the content as it arrived (the source file's bytes); by default the
         hash of the PNG written.
         """
-        png = imageio.encode_png(image)
+        png = imageio.encode_png(image)  # before taking the write lock: encoding is the slow part
         sha256 = sha256 or sha256_bytes(png)
-        if skip_duplicates and self.catalog.has_sha(cls.id, sha256):
-            return AddResult(None, "already in the class")
         status = status or ("kept" if role == "normal" else "pending")
-        relative = self._next_file(cls, role)
-        atomic_write_bytes(self.path(relative), png)
-        item = self.catalog.insert_item(class_id=cls.id, role=role, file=relative, sha256=sha256,
-                                        width=image.shape[1], height=image.shape[0], status=status, origin=origin,
-                                        parent_id=parent_id, defect=defect, seed=seed, info=info)
+        # One write transaction for the duplicate check, the name choice, the file and its row,
+        # so two writers never pick the same file name.
+        with self.catalog.transaction():
+            if skip_duplicates and self.catalog.has_sha(cls.id, sha256):
+                return AddResult(None, "already in the class")
+            relative = self._next_file(cls, role)
+            atomic_write_bytes(self.path(relative), png)
+            item = self.catalog.insert_item(class_id=cls.id, role=role, file=relative, sha256=sha256,
+                                            width=image.shape[1], height=image.shape[0], status=status,
+                                            origin=origin, parent_id=parent_id, defect=defect, seed=seed, info=info)
         return AddResult(item)
 
     def read_image(self, item: Item) -> np.ndarray:
@@ -177,16 +180,17 @@ class Workspace:
         cls = self.catalog.class_by_id(item.class_id)
         folder = self.class_folder(cls, "object" if kind == "object" else "anomaly_mask")
         stem = Path(item.file).stem
-        n = 0
-        while True:
-            relative = f"{folder}/{stem}_{n}.png" if item.role == "normal" else f"{folder}/{item.role}_{stem}_{n}.png"
-            if not self.path(relative).exists():
-                break
-            n += 1
-        imageio.write_png(self.path(relative), mask)
-        return self.catalog.insert_mask(item_id=item.id, kind=kind, file=relative, source=source,
-                                        area=float((mask > 0).mean()), confidence=confidence, seed=seed,
-                                        params=params, replaces=replaces, user=user)
+        prefix = "" if item.role == "normal" else f"{item.role}_"
+        data = imageio.encode_png(mask)
+        with self.catalog.transaction():  # the name choice and the row, atomically (see add_image)
+            n = 0
+            while self.path(f"{folder}/{prefix}{stem}_{n}.png").exists():
+                n += 1
+            relative = f"{folder}/{prefix}{stem}_{n}.png"
+            atomic_write_bytes(self.path(relative), data)
+            return self.catalog.insert_mask(item_id=item.id, kind=kind, file=relative, source=source,
+                                            area=float((mask > 0).mean()), confidence=confidence, seed=seed,
+                                            params=params, replaces=replaces, user=user)
 
     def read_mask(self, mask: Mask) -> np.ndarray:
         return imageio.read_mask(self.path(mask.file))

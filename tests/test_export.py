@@ -35,7 +35,8 @@ def test_dsaii_layout_pairs_anomalies_and_masks(demo_ws, tmp_path):
         assert set(np.unique(array)) <= {0, 255}
     urls = json.loads((hazelnut / "img_url.json").read_text())
     assert len(urls) == 18 and urls[0]["img_path"] == "./hazelnut/normal/000.png"
-    assert urls[0]["license"] == "CC BY-NC-SA 4.0"
+    assert urls[0]["license"] == "CC BY-NC-SA 4.0" and urls[0]["engine"] == "import"
+    assert urls[0]["source_sha256"] == demo_ws.catalog.items(demo_ws.get_class("hazelnut").id, "normal")[0].sha256
     assert urls[0]["sha256"] == hashlib.sha256((hazelnut / "normal/000.png").read_bytes()).hexdigest()
     assert report.counts["hazelnut"] == {"normal": 18, "anomaly": 8}
 

@@ -61,3 +61,25 @@ def test_repair_removes_crash_leftovers_but_keeps_catalogued_files(tiny_ws):
     assert tiny_ws.repair() == 2
     assert not orphan.exists() and not temp.exists()
     assert len(list(folder.iterdir())) == 3
+
+
+def test_concurrent_adds_never_share_a_file_name(tiny_ws):
+    import threading
+    cls = tiny_ws.get_class("hazelnut")
+    other = Workspace.open(tiny_ws.root)
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 255, (8, 8, 3), dtype=np.uint8) for _ in range(40)]
+
+    def add(ws, chunk):
+        for image in chunk:
+            ws.add_image(cls, image)
+
+    threads = [threading.Thread(target=add, args=(ws, images[i::2])) for i, ws in enumerate((tiny_ws, other))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    items = tiny_ws.catalog.items(cls.id)
+    assert len(items) == 43 == len({i.file for i in items})
+    stored = {tiny_ws.read_image(i).tobytes() for i in items[3:]}
+    assert stored == {image.tobytes() for image in images}

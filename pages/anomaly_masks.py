@@ -20,6 +20,7 @@ PER_PAGE = 12
 THUMB = 256
 CANVAS_WIDTH = 640
 VIEWS = ("Generate", "Draw", "Mask bank")
+NEW_MASK = 0  # mask ids start at 1; None would show as an empty choice
 
 ws = current_workspace()
 cls = require_class()
@@ -177,10 +178,10 @@ def draw_view() -> None:
                               key="am_draw_item")]
     existing = {m.id: m for m in ws.catalog.masks(item_id=item.id, kind="anomaly")}
     if st.session_state.get("am_draw_mask") not in existing:
-        st.session_state["am_draw_mask"] = None
-    mask_id = st.selectbox("Mask", [None, *existing], key="am_draw_mask",
-                           format_func=lambda m: "a new mask" if m is None else
-                           f"mask {m} ({existing[m].source}, {100 * (existing[m].area or 0):.2f} %)")
+        st.session_state["am_draw_mask"] = NEW_MASK
+    mask_id = st.selectbox("Mask", [NEW_MASK, *existing], key="am_draw_mask",
+                           format_func=lambda m: "a new mask" if m == NEW_MASK else
+                           f"mask {m} ({existing[m].source}, {100 * (existing[m].area or 0):.2f} %)") or None
     base = ws.read_mask(existing[mask_id]) if mask_id is not None else None
     image = ws.read_image(item)
 

@@ -7,7 +7,9 @@ reproducible, a rerun only tops images up, and regenerating one mask touches not
 
 from __future__ import annotations
 
+import os
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -66,8 +68,8 @@ def make_mask(shape: tuple[int, int], params: AugmentParams, rng: np.random.Gene
     return procedural_mask(shape, params, rng, object_mask=object_mask, texture=texture)
 
 
-def _miss(name: str, params: AugmentParams, result: MaskResult) -> str:
-    low, high = (100 * a for a in params.area)
+def _miss(name: str, area: tuple[float, float], result: MaskResult) -> str:
+    low, high = (100 * a for a in area)
     kept = f"kept the closest, {100 * result.area:.2f} %" if result.mask is not None else "no mask written"
     return f"{name}: no try in {result.tries} covered {low:g}–{high:g} % ({kept})"
 
@@ -100,7 +102,7 @@ class _MaskMaker:
         result = make_mask((item.height, item.width), self.params, rng, self.bank, self.object_mask(item),
                            self.cls.is_texture)
         if not result.fitted:
-            report.misses.append(_miss(Path(item.file).name, self.params, result))
+            report.misses.append(_miss(Path(item.file).name, self.params.area, result))
         if result.mask is None:
             return None
         row = self.ws.add_mask(item, result.mask, kind="anomaly", source=self.params.source, seed=self.params.seed,
@@ -198,31 +200,51 @@ class FolderReport:
         return text
 
 
+def gen_mask_file(path: Path, bank: list[BankMask], out: Path, textures: tuple[str, ...] = (),
+                  seed: int = 0) -> tuple[str, MaskResult]:
+    """One object mask file of the reference layout (`<class>/<image>.png`, 255 = background) to its
+    anomaly mask, written under `out` with the same relative name; returns that name and the result."""
+    name = f"{path.parent.name}/{path.name}"
+    texture = path.parent.name in textures
+    background = imageio.read_mask(path, name)
+    # The stream depends only on the seed and the file's name: same masks in any order, on any machine.
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    result = augment_mask(bank, background.shape, AugmentParams.defaults_for("texture" if texture else "object"),
+                          rng, object_mask=background == 0, texture=texture)
+    if result.mask is not None:
+        imageio.write_png(out / path.parent.name / path.name, result.mask)
+    return name, result
+
+
+def gen_masks_files(files: list[Path], bank: list[BankMask], out: Path, textures: tuple[str, ...] = (),
+                    seed: int = 0, progress: Progress = lambda f: None, workers: int | None = None) -> FolderReport:
+    """`gen_mask_file` for many files on a few threads (decoding, warping and encoding release the GIL)."""
+    report = FolderReport(bank_size=len(bank))
+    workers = workers or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        jobs = [pool.submit(gen_mask_file, path, bank, out, textures, seed) for path in files]
+        for index, job in enumerate(jobs):
+            name, result = job.result()
+            if not result.fitted:
+                kind = "texture" if name.split("/")[0] in textures else "object"
+                report.misses.append(_miss(name, AugmentParams.defaults_for(kind).area, result))
+            report.written += result.mask is not None
+            progress((index + 1) / len(files))
+    return report
+
+
 def gen_masks_folder(objects: Path, bank_root: Path, out: Path, textures: tuple[str, ...] = (), seed: int = 0,
                      progress: Progress = lambda f: None) -> FolderReport:
     """The reference gen_mask.py on folders: `objects/<class>/<image>.png` object masks (255 = background,
     SAM's convention) in, anomaly masks under the same names in `out`; classes named in `textures`
     ignore the object mask and use the texture rule. Deterministic for `seed`.
     """
-    objects, out = Path(objects), Path(out)
-    files = sorted(p for p in objects.glob("*/*.png") if p.is_file())
+    files = sorted(p for p in Path(objects).glob("*/*.png") if p.is_file())
     if not files:
         raise DsaiiError(f"{objects}: no object masks found (expected <class>/<image>.png)")
     bank, rejected = read_bank_folder(Path(bank_root))
     if not bank:
         raise DsaiiError(f"{bank_root}: no usable defect masks found (expected <category>/ground_truth/<defect>/*.png)")
-    report = FolderReport(rejected_bank=rejected, bank_size=len(bank))
-    for index, path in enumerate(files):
-        name = f"{path.parent.name}/{path.name}"
-        texture = path.parent.name in textures
-        kind_params = AugmentParams.defaults_for("texture" if texture else "object")
-        background = imageio.read_mask(path, name)
-        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        result = augment_mask(bank, background.shape, kind_params, rng, object_mask=background == 0, texture=texture)
-        if not result.fitted:
-            report.misses.append(_miss(name, kind_params, result))
-        if result.mask is not None:
-            imageio.write_png(out / path.parent.name / path.name, result.mask)
-            report.written += 1
-        progress((index + 1) / len(files))
+    report = gen_masks_files(files, bank, Path(out), textures, seed, progress)
+    report.rejected_bank = rejected
     return report

@@ -1,0 +1,70 @@
+"""The Anomaly masks page in a real browser: draw a defect on the canvas, save it, then erase part of it."""
+
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from dsaii_core import imageio
+from dsaii_core.demo import DEMO_DIR
+from dsaii_core.masks.anomaly import anomaly_masks
+from dsaii_core.workspace import Workspace
+
+
+def upper_canvas(driver):
+    """The drawing canvas of the streamlit-drawable-canvas component (it renders in a shadow root), or None."""
+    found = driver.execute_script(
+        "return [...document.querySelectorAll('*')].filter(e => e.shadowRoot)"
+        ".map(e => e.shadowRoot.querySelector('canvas.upper-canvas')).filter(c => c);")
+    return found[0] if found else None
+
+
+def stroke(driver, canvas, start: tuple[int, int], steps: int, step: tuple[int, int]) -> None:
+    """Drag the mouse over the canvas from `start` (offset from its centre) in `steps` moves."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
+    chain = ActionChains(driver).move_to_element_with_offset(canvas, *start).click_and_hold()
+    for _ in range(steps):
+        chain = chain.move_by_offset(*step)
+    chain.release().perform()
+
+
+def choose(ui, key: str, label: str) -> None:
+    """Click the option `label` of the radio with key `key` (once it has rendered)."""
+    xpath = f"//*[contains(@class, 'st-key-{key}')]//label[.//*[normalize-space(text())='{label}']]"
+    WebDriverWait(ui.driver, 60).until(lambda d: d.find_elements(By.XPATH, xpath))[0].click()
+    ui.wait_idle()
+
+
+def test_draw_a_mask_save_it_and_erase_part_of_it(app_server, ui, tmp_path):
+    ws = Workspace.create(tmp_path / "ws")
+    cls = ws.add_class("hazelnut")
+    for path in sorted((DEMO_DIR / "hazelnut" / "train" / "good").glob("*.png"))[:2]:
+        ws.add_image(cls, imageio.read_image(path))  # 256×256: the canvas shows it 1:1
+    ui.open(app_server(ws.root) + "/anomaly_masks")
+    choose(ui, "am_view", "Draw")
+    canvas = WebDriverWait(ui.driver, 30).until(upper_canvas)
+
+    # A horizontal stroke 20 px wide across the upper half: rows about 18–38, columns 28–148.
+    stroke(ui.driver, canvas, (-100, -100), 12, (10, 0))
+    ui.wait_idle()
+    WebDriverWait(ui.driver, 30).until(lambda d: "0.00 %" not in ui.wait_for("[data-testid='stMetricValue']").text)
+    ui.wait_for(".st-key-am_save button").click()
+    wait = WebDriverWait(ui.driver, 60)
+    wait.until(lambda d: anomaly_masks(ws, cls))
+    (_, drawn), = anomaly_masks(ws, cls)
+    pixels = ws.read_mask(drawn)
+    assert drawn.source == "drawn" and 0.02 < drawn.area < 0.08
+    assert pixels[22:34, 40:140].all() and not pixels[60:].any()
+
+    # The saved mask is now the one being edited: erase its right part.
+    ui.wait_idle()
+    choose(ui, "am_tool", "Erase")
+    canvas = WebDriverWait(ui.driver, 30).until(upper_canvas)
+    stroke(ui.driver, canvas, (-10, -100), 6, (10, 0))
+    ui.wait_idle()
+    ui.wait_for(".st-key-am_save button").click()
+    wait.until(lambda d: anomaly_masks(ws, cls)[0][1].id != drawn.id)
+    (_, edited), = anomaly_masks(ws, cls)
+    after = ws.read_mask(edited)
+    assert edited.replaces == drawn.id and edited.area < drawn.area
+    assert after[22:34, 40:100].all() and not after[22:34, 125:145].any()
+    ui.screenshot("anomaly-masks-drawn")

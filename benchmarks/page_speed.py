@@ -65,7 +65,7 @@ def main() -> None:
                 rows[page].append(navigate(driver, page, title))
         for page, times in rows.items():
             verdict = "ok" if max(times) < BUDGET_S else "OVER"
-            print(f"{page or "collect":<12}{times[0]:>15.2f}{times[1]:>16.2f}  {verdict}")
+            print(f"{page or 'collect':<12}{times[0]:>15.2f}{times[1]:>16.2f}  {verdict}")
     finally:
         driver.quit()
         stop_app(process)

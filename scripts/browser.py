@@ -81,7 +81,8 @@ def wait_rendered(driver: webdriver.Chrome, title: str | None = None, timeout_s:
     """
     started = time.time()
     while time.time() - started < timeout_s:
-        headings = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "h1")]
+        # Read the headings in one script call: the page re-renders under us, so elements go stale.
+        headings = driver.execute_script("return Array.from(document.querySelectorAll('h1')).map(h => h.innerText)")
         if headings and (title is None or title in headings) and not driver.find_elements(By.CSS_SELECTOR, RUNNING):
             return time.time() - started
         time.sleep(0.02)

@@ -139,19 +139,22 @@ def read_mask(source: Path | bytes, name: str | None = None, *, shape: tuple[int
     return binarize(gray)
 
 
-def encode_png(array: np.ndarray) -> bytes:
-    """PNG bytes of an 8-bit RGB, grey or mask array; identical input gives identical bytes."""
+def encode_png(array: np.ndarray, compress_level: int = 6) -> bytes:
+    """PNG bytes of an 8-bit RGB, grey or mask array; identical input gives identical bytes.
+
+    `compress_level` 1 encodes about twice as fast for slightly larger files (bulk mask output).
+    """
     array = np.ascontiguousarray(array)
     if array.dtype != np.uint8:
         raise ValueError(f"expected uint8, got {array.dtype}")
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", compress_level=6)
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 
-def write_png(path: Path, array: np.ndarray) -> bytes:
+def write_png(path: Path, array: np.ndarray, compress_level: int = 6) -> bytes:
     """Encode `array` as PNG and write it atomically; returns the bytes written."""
-    data = encode_png(array)
+    data = encode_png(array, compress_level)
     atomic_write_bytes(path, data)
     return data
 

@@ -212,7 +212,7 @@ def gen_mask_file(path: Path, bank: list[BankMask], out: Path, textures: tuple[s
     result = augment_mask(bank, background.shape, AugmentParams.defaults_for("texture" if texture else "object"),
                           rng, object_mask=background == 0, texture=texture)
     if result.mask is not None:
-        imageio.write_png(out / path.parent.name / path.name, result.mask)
+        imageio.write_png(out / path.parent.name / path.name, result.mask, compress_level=1)
     return name, result
 
 

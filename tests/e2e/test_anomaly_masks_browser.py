@@ -34,6 +34,19 @@ def choose(ui, key: str, label: str) -> None:
     ui.wait_idle()
 
 
+def area_shown(ui) -> str:
+    return ui.wait_for("[data-testid='stMetricValue']").text
+
+
+def draw_and_save(ui, start: tuple[int, int], steps: int, step: tuple[int, int]) -> None:
+    """One stroke on the (current) canvas; save once the page shows the area it makes."""
+    before = area_shown(ui)
+    stroke(ui.driver, WebDriverWait(ui.driver, 30).until(upper_canvas), start, steps, step)
+    WebDriverWait(ui.driver, 60).until(lambda d: area_shown(ui) != before)
+    ui.wait_idle()
+    ui.wait_for(".st-key-am_save button").click()
+
+
 def test_draw_a_mask_save_it_and_erase_part_of_it(app_server, ui, tmp_path):
     ws = Workspace.create(tmp_path / "ws")
     cls = ws.add_class("hazelnut")
@@ -41,27 +54,20 @@ def test_draw_a_mask_save_it_and_erase_part_of_it(app_server, ui, tmp_path):
         ws.add_image(cls, imageio.read_image(path))  # 256×256: the canvas shows it 1:1
     ui.open(app_server(ws.root) + "/anomaly_masks")
     choose(ui, "am_view", "Draw")
-    canvas = WebDriverWait(ui.driver, 30).until(upper_canvas)
+    wait = WebDriverWait(ui.driver, 60)
 
     # A horizontal stroke 20 px wide across the upper half: rows about 18–38, columns 28–148.
-    stroke(ui.driver, canvas, (-100, -100), 12, (10, 0))
-    ui.wait_idle()
-    WebDriverWait(ui.driver, 30).until(lambda d: "0.00 %" not in ui.wait_for("[data-testid='stMetricValue']").text)
-    ui.wait_for(".st-key-am_save button").click()
-    wait = WebDriverWait(ui.driver, 60)
+    draw_and_save(ui, (-100, -100), 12, (10, 0))
     wait.until(lambda d: anomaly_masks(ws, cls))
     (_, drawn), = anomaly_masks(ws, cls)
     pixels = ws.read_mask(drawn)
     assert drawn.source == "drawn" and 0.02 < drawn.area < 0.08
     assert pixels[22:34, 40:140].all() and not pixels[60:].any()
 
-    # The saved mask is now the one being edited: erase its right part.
-    ui.wait_idle()
+    # The saved mask is now the one being edited (on a fresh canvas): erase its right part.
+    wait.until(lambda d: f"mask {drawn.id} (drawn" in ui.wait_for(".st-key-am_draw_mask").text)
     choose(ui, "am_tool", "Erase")
-    canvas = WebDriverWait(ui.driver, 30).until(upper_canvas)
-    stroke(ui.driver, canvas, (-10, -100), 6, (10, 0))
-    ui.wait_idle()
-    ui.wait_for(".st-key-am_save button").click()
+    draw_and_save(ui, (-10, -100), 6, (10, 0))
     wait.until(lambda d: anomaly_masks(ws, cls)[0][1].id != drawn.id)
     (_, edited), = anomaly_masks(ws, cls)
     after = ws.read_mask(edited)

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import (ElementClickInterceptedException, NoSuchElementException,
+                                        StaleElementReferenceException)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -78,6 +80,16 @@ class UI:
     def wait_for(self, css: str, timeout: float = 60):
         """The first element matching a CSS selector, once it is in the page."""
         return WebDriverWait(self.driver, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+    def click(self, css: str, timeout: float = 60) -> None:
+        """Click the element matching `css`, again if a rerun replaced it between finding and clicking."""
+        def attempt(driver):
+            try:
+                driver.find_element(By.CSS_SELECTOR, css).click()
+                return True
+            except (StaleElementReferenceException, NoSuchElementException, ElementClickInterceptedException):
+                return False
+        WebDriverWait(self.driver, timeout).until(attempt)
 
     def text(self) -> str:
         return self.driver.find_element(By.TAG_NAME, "body").text

@@ -44,7 +44,7 @@ def draw_and_save(ui, start: tuple[int, int], steps: int, step: tuple[int, int])
     stroke(ui.driver, WebDriverWait(ui.driver, 30).until(upper_canvas), start, steps, step)
     WebDriverWait(ui.driver, 60).until(lambda d: area_shown(ui) != before)
     ui.wait_idle()
-    ui.wait_for(".st-key-am_save button").click()
+    ui.click(".st-key-am_save button")
 
 
 def test_draw_a_mask_save_it_and_erase_part_of_it(app_server, ui, tmp_path):

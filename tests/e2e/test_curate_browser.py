@@ -16,13 +16,13 @@ def test_keep_drop_and_undo_in_the_browser(app_server, ui, tmp_path):
     url = app_server(ws.root)
     ui.open(url + "/curate")
     ui.wait_text("12 images")
-    ui.wait_for(f".st-key-keep_{first} button").click()
+    ui.click(f".st-key-keep_{first} button")
     ui.wait_text("11 images")
     WebDriverWait(ui.driver, 30).until(lambda d: status(first) == "kept")
-    ui.wait_for(f".st-key-drop_{second} button").click()
+    ui.click(f".st-key-drop_{second} button")
     ui.wait_text("10 images")
     assert status(second) == "dropped"
     ui.screenshot("curate-after-decisions")
-    ui.wait_for(".st-key-curate_undo button").click()
+    ui.click(".st-key-curate_undo button")
     ui.wait_text("11 images")
     assert status(second) == "candidate" and status(first) == "kept"

@@ -12,7 +12,7 @@ def test_a_job_started_in_the_browser_survives_closing_the_tab(app_server, ui, t
     ui.open(url + "/inpaint")
     ui.wait_text("6 anomaly mask(s) wait")
     ui.wait_text("not diffusion")
-    ui.wait_for(".st-key-start button").click()
+    ui.click(".st-key-start button")
     deadline = time.time() + 30
     while not list_jobs(ws.catalog, "inpaint") and time.time() < deadline:
         time.sleep(0.1)

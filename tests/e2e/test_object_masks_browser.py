@@ -19,7 +19,7 @@ def test_paint_a_stroke_then_click_it_away(app_server, ui, tmp_path):
     item = objects.review_rows(ws, cls)[0].item
     before = ws.object_mask(item)
     ui.open(app_server(ws.root) + "/object_masks")
-    ui.wait_for(f".st-key-om_open_{item.id} button").click()
+    ui.click(f".st-key-om_open_{item.id} button")
     ui.wait_idle()
     paint = ui.wait_for(".st-key-om_tool")
     paint.find_element(By.XPATH, ".//label[.//*[normalize-space(text())='Paint']]").click()

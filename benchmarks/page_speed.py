@@ -10,7 +10,6 @@ visit and a second one (warm caches), and prints the seconds each took. Budget: 
 from __future__ import annotations
 
 import argparse
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 from dsaii_core import imageio
 from dsaii_core.demo import DEMO_DIR
 from dsaii_core.workspace import Workspace
-from scripts.browser import chromium, navigate, start_app, stop_app, wait_rendered
+from scripts.browser import browsing, navigate, wait_rendered
 
 PAGES = {"curate": "Curate", "review": "Review", "benchmark": "Benchmark", "": "Collect"}  # "" = the default page
 BUDGET_S = 2.0
@@ -52,10 +51,7 @@ def main() -> None:
     ws = make_large_workspace(args.workspace, args.classes, args.per_class)
     print(f"workspace: {len(ws.catalog.classes())} classes, {len(ws.catalog.items())} images "
           f"({time.time() - started:.0f} s to prepare) at {ws.root}")
-    process, url = start_app(ws.root)
-    profile = tempfile.mkdtemp()
-    driver = chromium(Path(profile))
-    try:
+    with browsing(ws.root) as (driver, url):
         driver.get(url)
         print(f"first load of the app (front-end + sidebar + Collect): {wait_rendered(driver, 'Collect'):.2f} s")
         print(f"{'page':<12}{'first visit s':>15}{'second visit s':>16}  budget {BUDGET_S} s")
@@ -66,10 +62,6 @@ def main() -> None:
         for page, times in rows.items():
             verdict = "ok" if max(times) < BUDGET_S else "OVER"
             print(f"{page or 'collect':<12}{times[0]:>15.2f}{times[1]:>16.2f}  {verdict}")
-    finally:
-        driver.quit()
-        stop_app(process)
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 if __name__ == "__main__":

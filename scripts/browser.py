@@ -10,8 +10,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 from selenium import webdriver
@@ -93,3 +96,19 @@ def navigate(driver: webdriver.Chrome, page: str, title: str) -> float:
     """Click the sidebar link to `page` and return the seconds until its first screen is shown."""
     driver.find_element(By.CSS_SELECTOR, f"[data-testid='stSidebarNav'] a[href$='/{page}']").click()
     return wait_rendered(driver, title)
+
+
+@contextmanager
+def browsing(workspace: Path) -> Iterator[tuple[webdriver.Chrome, str]]:
+    """The app on `workspace` and a headless Chromium to visit it: (driver, base URL); both stopped after."""
+    process, url = start_app(workspace)
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    try:
+        driver = chromium(Path(profile))
+        try:
+            yield driver, url
+        finally:
+            driver.quit()
+    finally:
+        stop_app(process)
+        shutil.rmtree(profile, ignore_errors=True)

@@ -3,31 +3,22 @@
     python -m scripts.screenshots WORKSPACE OUT_DIR
 """
 
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from scripts.browser import chromium, start_app, stop_app, wait_rendered
+from scripts.browser import browsing, wait_rendered
 
 PAGES = ["collect", "curate", "object_masks", "anomaly_masks", "inpaint", "review", "export", "benchmark"]
 
 
 def main(workspace: str, out: str) -> None:
-    process, url = start_app(Path(workspace))
-    profile = tempfile.mkdtemp()
-    driver = chromium(Path(profile))
-    try:
-        Path(out).mkdir(parents=True, exist_ok=True)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with browsing(Path(workspace)) as (driver, url):
         for page in PAGES:
             driver.get(f"{url}/{page}")
             seconds = wait_rendered(driver)
             driver.save_screenshot(str(Path(out) / f"{page}.png"))
             print(f"{page}: {seconds:.1f} s")
-    finally:
-        driver.quit()
-        stop_app(process)
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -6,19 +6,21 @@
 import sys
 from pathlib import Path
 
-from scripts.browser import browsing, wait_rendered
+from scripts.browser import browsing, navigate, wait_rendered
 
-PAGES = ["collect", "curate", "object_masks", "anomaly_masks", "inpaint", "review", "export", "benchmark"]
+PAGES = {"curate": "Curate", "object_masks": "Object masks", "anomaly_masks": "Anomaly masks",
+         "inpaint": "Inpaint", "review": "Review", "export": "Export", "benchmark": "Benchmark", "": "Collect"}
 
 
 def main(workspace: str, out: str) -> None:
     Path(out).mkdir(parents=True, exist_ok=True)
     with browsing(Path(workspace)) as (driver, url):
-        for page in PAGES:
-            driver.get(f"{url}/{page}")
-            seconds = wait_rendered(driver)
-            driver.save_screenshot(str(Path(out) / f"{page}.png"))
-            print(f"{page}: {seconds:.1f} s")
+        driver.get(url)
+        wait_rendered(driver, "Collect")
+        for page, title in PAGES.items():
+            seconds = navigate(driver, page, title)
+            driver.save_screenshot(str(Path(out) / f"{page or 'collect'}.png"))
+            print(f"{page or 'collect'}: {seconds:.1f} s")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ def test_draw_a_mask_save_it_and_erase_part_of_it(app_server, ui, tmp_path):
     assert pixels[22:34, 40:140].all() and not pixels[60:].any()
 
     # The saved mask is now the one being edited (on a fresh canvas): erase its right part.
-    wait.until(lambda d: f"mask {drawn.id} (drawn" in ui.wait_for(".st-key-am_draw_mask").text)
+    chosen = ".st-key-am_draw_mask input"
+    wait.until(lambda d: ui.wait_for(chosen).get_attribute("value").startswith(f"mask {drawn.id} (drawn"))
     choose(ui, "am_tool", "Erase")
     draw_and_save(ui, (-10, -100), 6, (10, 0))
     wait.until(lambda d: anomaly_masks(ws, cls)[0][1].id != drawn.id)

@@ -67,10 +67,13 @@ def parameter_form(saved: AugmentParams) -> AugmentParams:
                                 key="am_fallback", format_func={"closest": "keep the closest try (and say so)",
                                                                 "none": "write no mask (and say so)"}.get)
         shapes = st.multiselect("Procedural shapes", SHAPES, default=list(saved.shapes), key="am_shapes")
+        known = sorted({row["source"] for row in ws.catalog.bank_masks()})
+        bank_sources = st.multiselect("Bank masks from (all when empty)", known, key="am_bank_sources",
+                                      default=[s for s in saved.bank_sources if s in known])
     return saved.replace(source=source, per_image=int(per_image), seed=int(seed), area=(low / 100, high / 100),
                          degrees=degrees, scale=scale, translate=(translate, translate), shear=shear,
                          hflip=hflip, vflip=vflip, retries=int(retries), fallback=fallback,
-                         shapes=tuple(shapes) or saved.shapes)
+                         shapes=tuple(shapes) or saved.shapes, bank_sources=tuple(bank_sources))
 
 
 def regenerate(mask_id: int, params: AugmentParams) -> None:

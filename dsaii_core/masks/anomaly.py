@@ -79,8 +79,10 @@ class _MaskMaker:
 
     def __init__(self, ws: Workspace, cls: ImageClass, params: AugmentParams):
         self.ws, self.cls, self.params = ws, cls, params
-        self.bank = load_bank(ws) if params.source == "bank" else []
+        self.bank = load_bank(ws, params.bank_sources) if params.source == "bank" else []
         if params.source == "bank" and not self.bank:
+            if params.bank_sources:
+                raise DsaiiError(f"the mask bank has no masks from {', '.join(params.bank_sources)}")
             raise DsaiiError("the mask bank is empty: import defect masks (e.g. an MVTec AD ground_truth tree) "
                              "or choose procedural masks")
         self.without_object_mask: list[str] = []

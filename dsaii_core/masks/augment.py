@@ -47,9 +47,10 @@ class AugmentParams:
     retries: int = 1000
     fallback: str = "closest"
     shapes: tuple[str, ...] = SHAPES
+    bank_sources: tuple[str, ...] = ()  # only bank masks from these sources (all when empty)
 
     def __post_init__(self) -> None:
-        for name in ("degrees", "translate", "scale", "shear", "area", "shapes"):
+        for name in ("degrees", "translate", "scale", "shear", "area", "shapes", "bank_sources"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         problems = []
         if self.source not in SOURCES:

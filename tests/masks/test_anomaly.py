@@ -172,3 +172,16 @@ def test_gen_masks_folder_is_a_drop_in_for_the_reference_script(tmp_path):
                for p in ("hazelnut/0.png", "tile/1.png"))
     with pytest.raises(DsaiiError, match="no object masks"):
         gen_masks_folder(tmp_path / "nothing", bank, tmp_path / "x")
+
+
+def test_bank_sources_restrict_the_bank_and_fallback_none_writes_nothing(ws):
+    cls = ws.get_class("hazelnut")
+    crack_ids = {r["id"] for r in ws.catalog.bank_masks() if r["source"] == "hazelnut/crack"}
+    generate_for_class(ws, cls, AugmentParams(bank_sources=("hazelnut/crack",)))
+    assert {m.params["bank_id"] for _, m in anomaly_masks(ws, cls)} <= crack_ids
+    with pytest.raises(DsaiiError, match="no masks from bolt/scratch"):
+        generate_for_class(ws, cls, AugmentParams(per_image=2, bank_sources=("bolt/scratch",)))
+    impossible = AugmentParams(per_image=2, area=(0.9, 1.0), retries=5, fallback="none")
+    report = generate_for_class(ws, cls, impossible)
+    assert report.written == 0 and len(report.misses) == 3 and "no mask written" in report.misses[0]
+    assert len(anomaly_masks(ws, cls)) == 3

@@ -210,8 +210,9 @@ def draw_view() -> None:
     m1.metric("Defect area", f"{100 * area:.2f} %")
     if mask.any() and not low <= area <= high:
         m2.warning(f"Outside this class's range of {100 * low:g}–{100 * high:g} % (allowed for drawn masks).")
+    unchanged = base is not None and np.array_equal(mask, base)
     st.button("Save mask", type="primary", icon=":material/save:", key="am_save", on_click=save_drawing,
-              disabled=not mask.any())
+              disabled=not mask.any() or unchanged)
 
 
 def bank_view() -> None:

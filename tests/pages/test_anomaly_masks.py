@@ -98,6 +98,7 @@ def test_edit_opens_the_draw_view_on_that_mask(tmp_path):
     assert at.selectbox(key="am_draw_mask").value == mask.id
     # The canvas is a custom component AppTest cannot draw on: no strokes, so the mask is unchanged.
     assert at.metric[0].value == f"{100 * mask.area:.2f} %"
+    assert at.button(key="am_save").disabled  # nothing changed yet
 
 
 def test_draw_view_starts_empty_and_refuses_to_save_nothing(tmp_path):

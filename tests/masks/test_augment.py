@@ -137,6 +137,29 @@ def test_area_distribution_matches_the_reference_transforms(demo_frames, demo_ba
     assert 0.75 < np.mean(ours) / np.mean(reference) < 1.33
 
 
+def orientation(mask: np.ndarray) -> float:
+    """Angle (degrees, 0–180) of a mask's principal axis, from its second moments."""
+    m = cv2.moments(mask.astype(np.uint8), binaryImage=True)
+    return float(np.degrees(0.5 * np.arctan2(2 * m["mu11"], m["mu20"] - m["mu02"])) % 180)
+
+
+def test_orientation_and_size_statistics_match_the_reference_transforms():
+    """An elongated defect, no translation (nothing clipped): principal-axis angles and areas after ours and
+    after torchvision's RandomAffine + flips are distributed alike."""
+    frame = np.zeros((160, 160), np.uint8)
+    cv2.ellipse(frame, (80, 80), (50, 8), 0, 0, 360, 255, -1)
+    entry = crop_to_bank_mask(0, frame)
+    params = AugmentParams(translate=(0.0, 0.0), scale=(0.5, 1.2))
+    reference_aug = T.Compose([T.ToTensor(), T.RandomAffine(degrees=(0, 360), scale=(0.5, 1.2), shear=(10, 10)),
+                               T.RandomHorizontalFlip(), T.RandomVerticalFlip()])
+    torch.manual_seed(2)
+    rng = np.random.default_rng(2)
+    ours = [render(sample_draw(rng, params, entry.frame), entry, frame.shape) for _ in range(400)]
+    reference = [reference_aug(frame)[0].numpy() >= 0.5 for _ in range(400)]
+    assert ks_2samp([orientation(m) for m in ours], [orientation(m) for m in reference]).pvalue > 1e-3
+    assert ks_2samp([m.sum() for m in ours], [m.sum() for m in reference]).pvalue > 1e-3
+
+
 # -- the accept rule ------------------------------------------------------------------------------
 def naive_augment(bank, shape, params, rng, object_mask):
     """The rule written plainly: full-size warp of every try, no shortcuts; first fit wins."""

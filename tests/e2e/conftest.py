@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from selenium.common.exceptions import (ElementClickInterceptedException, NoSuchElementException,
-                                        StaleElementReferenceException)
+from selenium.common.exceptions import (ElementClickInterceptedException, ElementNotInteractableException,
+                                        NoSuchElementException, StaleElementReferenceException)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -82,12 +82,13 @@ class UI:
         return WebDriverWait(self.driver, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
 
     def click(self, css: str, timeout: float = 60) -> None:
-        """Click the element matching `css`, again if a rerun replaced it between finding and clicking."""
+        """Click the element matching `css`, retrying while a rerun replaces it or an animation hides it."""
         def attempt(driver):
             try:
                 driver.find_element(By.CSS_SELECTOR, css).click()
                 return True
-            except (StaleElementReferenceException, NoSuchElementException, ElementClickInterceptedException):
+            except (StaleElementReferenceException, NoSuchElementException, ElementClickInterceptedException,
+                    ElementNotInteractableException):  # e.g. inside an expander still opening
                 return False
         WebDriverWait(self.driver, timeout).until(attempt)
 

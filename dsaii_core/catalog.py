@@ -639,6 +639,12 @@ class Catalog:
                               for cls, values in metrics.items() for metric, value in values.items()])
         return cur.lastrowid
 
+    def set_run_metrics(self, run_id: int, class_name: str, metrics: dict[str, float | None]) -> None:
+        """Record (or replace) the metrics of one class of a run."""
+        with self.transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO run_metrics (run_id, class_name, metric, value) VALUES (?,?,?,?)",
+                             [(run_id, class_name, metric, value) for metric, value in metrics.items()])
+
     def runs(self) -> list[dict]:
         """Every run, oldest first, with its settings decoded."""
         rows = self.db.execute("SELECT * FROM runs ORDER BY id")

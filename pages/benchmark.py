@@ -4,10 +4,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from dsaii_core import jobs
 from dsaii_core.bench import references, reports
-from dsaii_core.bench.detectors import BASELINE_LABEL, make_detector
-from dsaii_core.bench.runs import (METRICS, class_curves, class_outcome, import_run, metrics_frame, run_detector,
-                                   worst_cases)
+from dsaii_core.bench.detectors import BASELINE_LABEL, DetectorSpec
+from dsaii_core.bench.outcomes import class_curves, class_outcome, worst_cases
+from dsaii_core.bench.runs import METRICS, import_run, metrics_frame
+from dsaii_core.bench.tasks import JOB_KIND, run_of_job, start_bench_job
 from pages._ui import current_class, current_workspace, image_grid, user_errors
 
 PNG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -36,16 +38,39 @@ with st.expander("Run a detector", expanded=not runs):
         backbone = st.text_input("Backbone (torchvision)", "wide_resnet50_2", key="bench_backbone")
         weights = st.text_input("Weights file (.pth / .safetensors)", key="bench_weights",
                                 help="A state dict on this machine, e.g. torchvision's ImageNet weights saved locally.")
-    if st.button("Run", type="primary", key="bench_run"):
-        with user_errors(), st.status(f"Running {detector}…") as status:
-            bar = st.progress(0.0)
-            report = run_detector(
-                ws.root, lambda: make_detector(detector, backbone=backbone, weights=Path(weights) if weights else None,
-                                               coreset_ratio=ratio, seed=int(seed)),
-                name=name or detector, shots=int(shots) or None, seed=int(seed), progress=bar.progress)
-            status.update(label=f"Run #{report.run_id} stored", state="complete")
-            st.session_state["bench_chosen"] = [report.run_id]
+    if st.button("Run in the background", type="primary", key="bench_run"):
+        with user_errors():
+            spec = DetectorSpec(detector, backbone, str(Path(weights).expanduser()) if weights else None, ratio,
+                                seed=int(seed))
+            job, run_id = start_bench_job(ws, spec, name=name or detector, shots=int(shots) or None)
+            jobs.start_worker(ws, job.id)
+            st.session_state["bench_chosen"] = [run_id]
             st.rerun()
+
+
+def resume(job_id: int) -> None:
+    jobs.prepare_resume(ws.catalog, job_id)
+    jobs.start_worker(ws, job_id)
+
+
+@st.fragment(run_every=2)
+def job_panel() -> None:
+    """Progress of the recent benchmark jobs (one item per class), with cancel and resume."""
+    for job in [j for j in jobs.list_jobs(ws.catalog, JOB_KIND, limit=5) if j.state != "done"]:
+        with st.container(border=True):
+            st.progress(job.fraction, text=f"Run #{run_of_job(job)} · {job.params['detector']['name']} · "
+                                           f"**{job.state}** · {job.done} of {job.total} classes")
+            for key, error in jobs.item_errors(ws.catalog, job.id, limit=3):
+                st.caption(f"{key}: {error}")
+            cols = st.columns(4)
+            if job.active:
+                cols[0].button("Cancel", key=f"bench_cancel_{job.id}", on_click=jobs.request_cancel,
+                               args=(ws.catalog, job.id))
+            if job.resumable:
+                cols[1].button("Resume", key=f"bench_resume_{job.id}", on_click=resume, args=(job.id,))
+
+
+job_panel()
 
 with st.expander("Import a detector's maps"):
     st.caption("A folder of `<class>/<defect>/<stem>.npy` (or .tiff / .png) maps for the MVTec export made with "
@@ -71,6 +96,9 @@ chosen = st.multiselect("Runs", list(labels), format_func=labels.get, key="bench
 if not chosen:
     st.stop()
 frame = metrics_frame(ws, chosen)
+if frame.empty:
+    st.info("No class results yet: a run's job fills them in class by class (progress above).")
+    st.stop()
 
 cols = st.columns([3, 1])
 reference_name = cols[0].selectbox("Per-class reference (MVTec AD classes only)", ["none", *references.reference_sources()],

@@ -49,16 +49,12 @@ def run(path: Path = typer.Argument(..., help="Workspace (exported to MVTec AD w
         maps_out: Optional[Path] = typer.Option(None, "--maps-out", help="Keep the maps here (MVTec folder input)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Train a built-in detector per class on k normals and score the test images."""
-    from dsaii_core.bench.detectors import make_detector
+    from dsaii_core.bench.detectors import DetectorSpec
     from dsaii_core.bench.runs import run_detector
-    if not 0 < coreset_ratio <= 1:
-        raise DsaiiError(f"--coreset-ratio must be in (0, 1], not {coreset_ratio}")
-    make = lambda: make_detector(detector, backbone=backbone, weights=weights, coreset_ratio=coreset_ratio,  # noqa: E731
-                                 image_size=image_size, seed=seed)
-    make()   # fail fast on a bad detector, backbone or weights file, before any export
+    spec = DetectorSpec(detector, backbone, str(weights) if weights else None, coreset_ratio, image_size, seed)
     with progress_bar(f"bench {detector}") as bar:
-        report = run_detector(path, make, name=name, shots=shots, seed=seed, class_names=classes,
-                              maps_out=maps_out, progress=bar)
+        report = run_detector(path, spec, name=name, shots=shots, class_names=classes, maps_out=maps_out,
+                              progress=bar)
     _print_report(report, as_json)
 
 

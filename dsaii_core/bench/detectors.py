@@ -240,18 +240,31 @@ class PatchCore:
         return out
 
 
-def make_detector(name: str, *, backbone: str = "wide_resnet50_2", weights: Path | None = None,
-                  coreset_ratio: float = 0.1, image_size: int = 224, seed: int = 0) -> PatchCore:
-    """A built-in detector by name: 'patchcore' (needs `weights`) or 'baseline' (needs nothing)."""
-    settings = {"coreset_ratio": coreset_ratio, "image_size": image_size, "seed": seed}
-    if name == "patchcore":
-        if weights is None:
-            raise DsaiiError(f"PatchCore needs backbone weights: pass the path of a {backbone} state dict "
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A built-in detector by name with its options; plain JSON-able values, so a background job can carry it."""
+    name: str = "baseline"
+    backbone: str = "wide_resnet50_2"
+    weights: str | None = None
+    coreset_ratio: float = 0.1
+    image_size: int = 224
+    seed: int = 0
+
+    def build(self) -> PatchCore:
+        """A fresh, unfitted detector; DsaiiError for an unknown name, architecture or unreadable weights."""
+        if self.name not in DETECTORS:
+            raise DsaiiError(f"unknown detector '{self.name}': choose one of {', '.join(DETECTORS)}")
+        if not 0 < self.coreset_ratio <= 1:
+            raise DsaiiError(f"the coreset ratio must be in (0, 1], not {self.coreset_ratio}")
+        settings = {"coreset_ratio": self.coreset_ratio, "image_size": self.image_size, "seed": self.seed}
+        common = {"name": self.name, "image_size": self.image_size, "coreset_ratio": self.coreset_ratio,
+                  "seed": self.seed}
+        if self.name == "baseline":
+            return PatchCore(HandcraftedFeatures(), standardise=True, settings={**settings, "label": BASELINE_LABEL},
+                             **common)
+        if self.weights is None:
+            raise DsaiiError(f"PatchCore needs backbone weights: pass the path of a {self.backbone} state dict "
                              "(.pth / .safetensors), e.g. torchvision's ImageNet weights saved locally")
-        return PatchCore(CnnFeatures(load_backbone(backbone, weights)), name="patchcore", image_size=image_size,
-                         coreset_ratio=coreset_ratio, seed=seed,
-                         settings={**settings, "backbone": backbone, "weights": str(weights)})
-    if name == "baseline":
-        return PatchCore(HandcraftedFeatures(), name="baseline", image_size=image_size, coreset_ratio=coreset_ratio,
-                         standardise=True, seed=seed, settings={**settings, "label": BASELINE_LABEL})
-    raise DsaiiError(f"unknown detector '{name}': choose one of {', '.join(DETECTORS)}")
+        return PatchCore(CnnFeatures(load_backbone(self.backbone, Path(self.weights))),
+                         settings={**settings, "backbone": self.backbone, "weights": self.weights}, **common)
+

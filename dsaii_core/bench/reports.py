@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dsaii_core.bench.runs import Case
+from dsaii_core.bench.outcomes import Case
 from dsaii_core.overlay import overlay_mask
 
 METRIC_LABELS = {"image_auroc": "Image AUROC", "pixel_auroc": "Pixel AUROC", "aupro": "AUPRO (FPR ≤ 0.3)",

@@ -1,14 +1,16 @@
 """Benchmark runs: score every test image of every class, compute the metrics, store and compare runs.
 
-A run is a row in the catalog's `runs` table (detector, settings with seeds and shots, time taken, where
-its maps are) with per-class metrics in `run_metrics`. Its folder in the workspace, `runs/<random id>/`,
-holds the maps and scores.csv in the score-import format (see scores_io), so imported and built-in runs
-look the same, and `dataset/`, a copy of the test images and ground truth it was measured on, so curves
-and galleries stay true to the run when the workspace changes later.
+A run is a row in the catalog's `runs` table (detector, settings with seeds and shots, where its files
+are) with per-class metrics in `run_metrics`. Its folder in the workspace, `runs/<random id>/`, holds the
+maps and scores.csv in the score-import format (see scores_io), so imported and built-in runs look the
+same, notes.json (per class: what it was trained on, why a metric is undefined), and `dataset/`, the
+test images and ground truth it was measured on, so curves and galleries stay true to the run when the
+workspace changes later. A built-in detector on a workspace runs as a background job (see tasks.py).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import uuid
@@ -21,17 +23,19 @@ import numpy as np
 import pandas as pd
 
 from dsaii_core import imageio
+from dsaii_core.atomic import atomic_write_text
 from dsaii_core.bench import metrics, scores_io
-from dsaii_core.bench.dataset import ClassSplit, benchmark_root, read_mvtec
+from dsaii_core.bench.dataset import ClassSplit, benchmark_root, is_workspace, read_mvtec
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import Workspace
 
 if TYPE_CHECKING:
-    from dsaii_core.bench.detectors import PatchCore
+    from dsaii_core.bench.detectors import DetectorSpec, PatchCore
 
 METRICS = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "pixel_f1_max")
 RUNS_FOLDER = "runs"
 DATASET_FOLDER = "dataset"
+NOTES_JSON = "notes.json"
 
 
 @dataclass
@@ -54,11 +58,13 @@ class RunReport:
 
     def table(self) -> pd.DataFrame:
         """One row per class, one column per metric, plus the mean over classes."""
-        frame = pd.DataFrame([{"class": c.name, **c.metrics} for c in self.classes]).set_index("class")
-        frame.loc["mean"] = frame.mean(numeric_only=True)
+        frame = pd.DataFrame([{"class": c.name, **c.metrics} for c in self.classes], columns=["class", *METRICS])
+        frame = frame.set_index("class").astype(float)
+        frame.loc["mean"] = frame.mean()
         return frame
 
 
+# -- scoring and evaluating one class -----------------------------------------------------------
 def evaluate(split: ClassSplit, scores: dict[str, float], maps: dict[str, np.ndarray]) -> ClassResult:
     """The metrics of one class; a metric undefined for this test set (one class only) is None, with a note."""
     labels = [s.label for s in split.test]
@@ -78,13 +84,10 @@ def evaluate(split: ClassSplit, scores: dict[str, float], maps: dict[str, np.nda
     return ClassResult(split.name, split.folder.name, values, dict(scores), notes)
 
 
-def _progress_of(index: int, total: int, progress: Callable[[float], None]) -> Callable[[float], None]:
-    return lambda fraction: progress((index + min(max(fraction, 0.0), 1.0)) / total)
-
-
 def score_class(detector: PatchCore, split: ClassSplit, shots: int | None, seed: int,
                 maps_out: Path, progress: Callable[[float], None] = lambda f: None) -> ClassResult:
-    """Fit on k train normals, score the test images, write their maps to `maps_out`, evaluate."""
+    """Fit on k train normals (drawn with `seed`), score the test images, write their maps, evaluate."""
+    started = time.time()
     train = [imageio.read_image(p) for p in split.shots(shots, seed)]
     detector.fit(train, progress=lambda f: progress(0.4 * f))
     scores, maps = {}, {}
@@ -94,21 +97,21 @@ def score_class(detector: PatchCore, split: ClassSplit, shots: int | None, seed:
         scores_io.write_map(maps_out, split.folder.name, sample.key, anomaly_map)
         progress(0.4 + 0.6 * (index + 1) / len(split.test))
     result = evaluate(split, scores, maps)
-    result.notes.insert(0, f"trained on {len(train)} of {len(split.train)} normals, tested on {len(split.test)}")
+    result.notes.insert(0, f"trained on {len(train)} of {len(split.train)} normals, tested on {len(split.test)} "
+                           f"images, in {time.time() - started:.1f} s")
     return result
 
 
-@contextmanager
-def _run_folder(ws: Workspace | None, keep_in: Path | None) -> Iterator[Path]:
-    """A fresh folder for a run's maps: under the workspace's runs/, or `keep_in`, or a temporary one."""
-    base = ws.root / RUNS_FOLDER if ws is not None else keep_in
-    if base is None:
-        import tempfile
-        with tempfile.TemporaryDirectory(prefix="dsaii-run-") as scratch:
-            yield Path(scratch)
-        return
-    folder = Path(base) / uuid.uuid4().hex[:12]
+# -- run folders ------------------------------------------------------------------------------
+def new_run_folder(ws: Workspace) -> Path:
+    """A fresh, empty folder under the workspace's runs/."""
+    folder = ws.root / RUNS_FOLDER / uuid.uuid4().hex[:12]
     folder.mkdir(parents=True)
+    return folder
+
+
+@contextmanager
+def removed_on_error(folder: Path) -> Iterator[Path]:
     try:
         yield folder
     except BaseException:
@@ -116,42 +119,72 @@ def _run_folder(ws: Workspace | None, keep_in: Path | None) -> Iterator[Path]:
         raise
 
 
-def _store(ws: Workspace | None, report: RunReport, folder: Path, root: Path) -> RunReport:
-    """Write the run's scores.csv and, for a workspace, its copy of the test set and its catalog rows."""
-    scores_io.write_scores(folder, [(c.name, key, score) for c in report.classes for key, score in sorted(c.scores.items())])
-    if ws is not None:
-        for result in report.classes:
-            for part in ("test", "ground_truth"):
-                if (root / result.folder / part).is_dir():
-                    shutil.copytree(root / result.folder / part, folder / DATASET_FOLDER / result.folder / part)
-        if (root / "manifest.json").is_file():
-            shutil.copy2(root / "manifest.json", folder / DATASET_FOLDER / "manifest.json")
-        relative = folder.relative_to(ws.root).as_posix()
-        report.run_id = ws.catalog.insert_run(
-            name=report.name, detector=report.detector, settings=report.settings, maps_dir=relative,
-            metrics={c.name: c.metrics for c in report.classes})
-    report.maps_dir = folder
-    return report
+def record_class(folder: Path, result: ClassResult) -> None:
+    """Merge one class's image scores into the run's scores.csv and its notes into notes.json."""
+    csv_path, notes_path = folder / scores_io.SCORES_CSV, folder / NOTES_JSON
+    table = scores_io.read_scores(csv_path) if csv_path.is_file() else {}
+    table = {k: v for k, v in table.items() if k[0] != result.name}
+    table.update({(result.name, key): score for key, score in result.scores.items()})
+    scores_io.write_scores(folder, [(c, k, s) for (c, k), s in sorted(table.items())])
+    notes = json.loads(notes_path.read_text(encoding="utf-8")) if notes_path.is_file() else {}
+    notes[result.name] = result.notes
+    atomic_write_text(notes_path, json.dumps(notes, indent=1, sort_keys=True, ensure_ascii=False))
 
 
-def run_detector(path: Path, detector_factory: Callable[[], PatchCore], *, name: str | None = None,
-                 shots: int | None = None, seed: int = 0, class_names: list[str] | None = None,
-                 maps_out: Path | None = None, progress: Callable[[float], None] = lambda f: None) -> RunReport:
-    """Benchmark a built-in detector on a workspace (stored as a run) or an MVTec folder (not stored).
+def copy_test_set(root: Path, folder: Path, split: ClassSplit) -> None:
+    """Copy a class's test images and ground truth (and the export manifest) into the run's dataset/."""
+    target = folder / DATASET_FOLDER
+    for part in ("test", "ground_truth"):
+        if (split.folder / part).is_dir():
+            shutil.copytree(split.folder / part, target / split.folder.name / part, dirs_exist_ok=True)
+    if (root / "manifest.json").is_file():
+        shutil.copy2(root / "manifest.json", target / "manifest.json")
 
-    A workspace is exported to MVTec AD with `seed` first; `shots` normals per class (all when None)
-    are drawn with `seed`; one fresh detector per class.
+
+# -- running and importing ----------------------------------------------------------------------
+def run_detector(path: Path, spec: DetectorSpec, *, name: str | None = None, shots: int | None = None,
+                 class_names: list[str] | None = None, maps_out: Path | None = None,
+                 progress: Callable[[float], None] = lambda f: None) -> RunReport:
+    """Benchmark a built-in detector on a workspace (a stored run) or an MVTec folder (not stored).
+
+    A workspace runs as a bench job in this process (exported to MVTec AD with the spec's seed; a
+    class that fails is reported). `shots` normals per class (all when None) are drawn with the seed;
+    each class gets a fresh detector.
     """
-    started = time.time()
-    with benchmark_root(path, seed, class_names) as (root, ws), _run_folder(ws, maps_out) as folder:
-        splits = read_mvtec(root, class_names if ws is None else None)
-        results, detector = [], None
-        for index, split in enumerate(splits):
-            detector = detector_factory()
-            results.append(score_class(detector, split, shots, seed, folder, _progress_of(index, len(splits), progress)))
-        settings = {**detector.settings, "shots": shots, "seed": seed, "seconds": round(time.time() - started, 1)}
-        report = RunReport(name or detector.name, detector.name, settings, results)
-        return _store(ws, report, folder, root)
+    if is_workspace(path):
+        from dsaii_core import jobs
+        from dsaii_core.bench.tasks import start_bench_job
+        ws = Workspace.open(path)
+        job, run_id = start_bench_job(ws, spec, name=name, shots=shots, class_names=class_names)
+        job = jobs.run_job(ws, job.id, progress=progress)
+        if job.state != "done":
+            errors = "; ".join(f"{key}: {error}" for key, error in jobs.item_errors(ws.catalog, job.id, limit=3))
+            raise DsaiiError(f"run #{run_id} {job.state}: {errors or job.error}")
+        return load_report(ws, run_id)
+    detector = spec.build()
+    with benchmark_root(path, spec.seed) as (root, _):
+        splits = read_mvtec(root, class_names)
+        if maps_out is not None:
+            Path(maps_out).mkdir(parents=True, exist_ok=True)
+        with _scratch_or(maps_out) as folder:
+            results = []
+            for index, split in enumerate(splits):
+                def step(fraction: float, index: int = index) -> None:
+                    progress((index + fraction) / len(splits))
+                results.append(score_class(spec.build(), split, shots, spec.seed, folder, step))
+                record_class(folder, results[-1])
+    return RunReport(name or spec.name, spec.name, {**detector.settings, "shots": shots, "seed": spec.seed},
+                     results, maps_dir=maps_out)
+
+
+@contextmanager
+def _scratch_or(folder: Path | None) -> Iterator[Path]:
+    if folder is not None:
+        yield Path(folder)
+        return
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="dsaii-run-") as scratch:
+        yield Path(scratch)
 
 
 def import_run(ws_path: Path, maps_dir: Path, name: str, *, seed: int = 0, class_names: list[str] | None = None,
@@ -168,7 +201,7 @@ def import_run(ws_path: Path, maps_dir: Path, name: str, *, seed: int = 0, class
         if ws is None:
             raise DsaiiError(f"{ws_path}: not a workspace (import needs one to store the run)")
         splits = read_mvtec(root)
-        with _run_folder(ws, None) as folder:
+        with removed_on_error(new_run_folder(ws)) as folder:
             results = []
             for index, split in enumerate(splits):
                 maps = {}
@@ -179,13 +212,42 @@ def import_run(ws_path: Path, maps_dir: Path, name: str, *, seed: int = 0, class
                     maps[key] = anomaly_map
                     scores_io.write_map(folder, split.folder.name, key, anomaly_map)
                     progress((index + (sample_index + 1) / len(split.test)) / len(splits))
-                scores = scores_io.image_scores(maps_dir, split, maps, table)
-                results.append(evaluate(split, scores, maps))
+                results.append(evaluate(split, scores_io.image_scores(maps_dir, split, maps, table), maps))
+                record_class(folder, results[-1])
+                copy_test_set(root, folder, split)
             settings = {"source": str(maps_dir.resolve()), "seed": seed, "scores": "scores.csv" if table else "map max"}
-            return _store(ws, RunReport(name, "imported", settings, results), folder, root)
+            run_id = ws.catalog.insert_run(name=name, detector="imported", settings=settings,
+                                           maps_dir=folder.relative_to(ws.root).as_posix(),
+                                           metrics={r.name: r.metrics for r in results})
+    return RunReport(name, "imported", settings, results, run_id, folder)
 
 
 # -- reading stored runs ----------------------------------------------------------------------
+def stored_run(ws: Workspace, run_id: int) -> dict:
+    """The catalog row of a run with a folder (settings decoded); DsaiiError when there is none."""
+    run = next((r for r in ws.catalog.runs() if r["id"] == run_id), None)
+    if run is None or not run["maps_dir"] or not ws.path(run["maps_dir"]).is_dir():
+        raise DsaiiError(f"no stored run #{run_id} with maps")
+    return run
+
+
+def load_report(ws: Workspace, run_id: int) -> RunReport:
+    """A stored run as a report: metrics from the catalog, scores and notes from its folder."""
+    run = stored_run(ws, run_id)
+    folder = ws.path(run["maps_dir"])
+    values: dict[str, dict[str, float | None]] = {}
+    for row in ws.catalog.run_metrics([run_id]):
+        values.setdefault(row["class_name"], {})[row["metric"]] = row["value"]
+    table = scores_io.read_scores(folder / scores_io.SCORES_CSV) if (folder / scores_io.SCORES_CSV).is_file() else {}
+    notes = json.loads((folder / NOTES_JSON).read_text(encoding="utf-8")) if (folder / NOTES_JSON).is_file() else {}
+    folders = {s.name: s.folder.name for s in read_mvtec(folder / DATASET_FOLDER, test_only=True)} \
+        if (folder / DATASET_FOLDER).is_dir() else {}
+    classes = [ClassResult(name, folders.get(name, name), {m: values[name].get(m) for m in METRICS},
+                           {k: v for (c, k), v in table.items() if c == name}, notes.get(name, []))
+               for name in sorted(values)]
+    return RunReport(run["name"], run["detector"], run["settings"], classes, run_id, folder)
+
+
 def metrics_frame(ws: Workspace, run_ids: list[int] | None = None) -> pd.DataFrame:
     """Long table of stored metrics: run_id, run, detector, class, metric, value."""
     runs = {r["id"]: r for r in ws.catalog.runs()}
@@ -208,80 +270,8 @@ def compare_runs(ws: Workspace, run_ids: list[int], metric: str = "image_auroc")
     return wide
 
 
-def stored_run(ws: Workspace, run_id: int) -> dict:
-    """The catalog row of a run with maps (settings decoded); DsaiiError when there is none."""
-    run = next((r for r in ws.catalog.runs() if r["id"] == run_id), None)
-    if run is None or not run["maps_dir"] or not ws.path(run["maps_dir"]).is_dir():
-        raise DsaiiError(f"no stored run #{run_id} with maps")
-    return run
-
-
 def stored_scores(ws: Workspace, run_id: int) -> pd.DataFrame:
     """class, image, score of a stored run (from its scores.csv)."""
     table = scores_io.read_scores(ws.path(stored_run(ws, run_id)["maps_dir"]) / scores_io.SCORES_CSV)
     return pd.DataFrame([{"class": c, "image": i, "score": s} for (c, i), s in table.items()],
                         columns=["class", "image", "score"])
-
-
-@dataclass
-class ClassOutcome:
-    """A stored run's view of one class: its test set (copied with the run), scores, and map files."""
-    split: ClassSplit
-    scores: dict[str, float]
-    maps_dir: Path
-
-    def read_map(self, key: str) -> np.ndarray:
-        return np.load(scores_io.map_path(self.maps_dir, self.split.folder.name, key))
-
-
-def class_outcome(ws: Workspace, run_id: int, class_name: str) -> ClassOutcome:
-    """What a stored run saw and said for one class."""
-    folder = ws.path(stored_run(ws, run_id)["maps_dir"])
-    splits = read_mvtec(folder / DATASET_FOLDER, [class_name], test_only=True)
-    scores = {key: score for (cls, key), score in scores_io.read_scores(folder / scores_io.SCORES_CSV).items()
-              if cls == class_name}
-    return ClassOutcome(splits[0], scores, folder)
-
-
-def class_curves(outcome: ClassOutcome, points: int = 512) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Image ROC, pixel ROC and PRO curves of a class (pixel curves at about `points` thresholds)."""
-    curves = {}
-    try:
-        labels = [s.label for s in outcome.split.test]
-        curves["image ROC"] = metrics.roc_curve_of(
-            metrics.sorted_labels_scores(labels, [outcome.scores[s.key] for s in outcome.split.test]), None)
-    except ValueError:
-        pass
-    maps = [outcome.read_map(s.key) for s in outcome.split.test]
-    masks = [s.read_mask(m.shape) for s, m in zip(outcome.split.test, maps)]
-    try:
-        pixels = metrics.sorted_pixel_scores(masks, maps, regions=True)
-    except ValueError:
-        return curves
-    curves["pixel ROC"] = metrics.roc_curve_of(pixels, points)
-    curves["PRO"] = metrics.pro_curve_of(pixels, points)
-    return curves
-
-
-@dataclass(frozen=True)
-class Case:
-    """One test image of a gallery: a normal scored high (false positive) or a defect scored low."""
-    key: str
-    kind: str            # "false positive" | "false negative"
-    score: float
-    image: np.ndarray
-    mask: np.ndarray
-    anomaly_map: np.ndarray
-
-
-def worst_cases(outcome: ClassOutcome, count: int = 4) -> list[Case]:
-    """The `count` highest-scored normals and the `count` lowest-scored defects of a class."""
-    normals = sorted((s for s in outcome.split.test if s.label == 0), key=lambda s: -outcome.scores[s.key])
-    defects = sorted((s for s in outcome.split.test if s.label == 1), key=lambda s: outcome.scores[s.key])
-    cases = []
-    for kind, samples in (("false positive", normals[:count]), ("false negative", defects[:count])):
-        for sample in samples:
-            image = imageio.read_image(sample.image)
-            cases.append(Case(sample.key, kind, outcome.scores[sample.key], image,
-                              sample.read_mask(image.shape[:2]), outcome.read_map(sample.key)))
-    return cases

@@ -58,7 +58,7 @@ def test_python_m_run_on_an_mvtec_folder_prints_without_storing():
     (["run", "{tmp}/nowhere"], "no such workspace or folder"),
     (["run", "{ws}", "--detector", "padim"], "unknown detector 'padim'"),
     (["run", "{ws}", "--detector", "patchcore", "--backbone", "resnet18"], "needs backbone weights"),
-    (["run", "{ws}", "--coreset-ratio", "0"], "--coreset-ratio must be in"),
+    (["run", "{ws}", "--coreset-ratio", "0"], "coreset ratio must be in"),
     (["run", "{tmp}"], "not an MVTec AD folder"),
     (["import", "{ws}", "{tmp}/missing", "--name", "x"], "no such folder of maps"),
     (["report", "{ws}"], "no benchmark runs yet"),

@@ -14,7 +14,7 @@ import torchvision
 from dsaii_core import imageio
 from dsaii_core.bench import metrics
 from dsaii_core.bench.dataset import read_mvtec
-from dsaii_core.bench.detectors import greedy_coreset, make_detector, nearest_distances
+from dsaii_core.bench.detectors import DetectorSpec, greedy_coreset, nearest_distances
 from dsaii_core.demo import DEMO_DIR
 from dsaii_core.errors import DsaiiError
 
@@ -83,7 +83,7 @@ def test_patchcore_end_to_end_with_weights_loaded_by_path(random_resnet18):
     defective[10:24, 10:24] = [250, 20, 20]
     runs = []
     for weights in (pth, safetensors):
-        detector = make_detector("patchcore", backbone="resnet18", weights=weights, image_size=64, seed=0)
+        detector = DetectorSpec("patchcore", "resnet18", str(weights), image_size=64).build()
         detector.fit(train)
         runs.append(detector.predict([normal, defective, normal[:40]]))
     for (score, score_map), shape in zip(runs[0], [(48, 48), (48, 48), (40, 48)]):
@@ -97,24 +97,24 @@ def test_patchcore_end_to_end_with_weights_loaded_by_path(random_resnet18):
 def test_backbone_errors_are_clear(random_resnet18, tmp_path):
     pth, _ = random_resnet18
     with pytest.raises(DsaiiError, match="unknown torchvision architecture"):
-        make_detector("patchcore", backbone="no_such_net", weights=pth)
+        DetectorSpec("patchcore", "no_such_net", str(pth)).build()
     with pytest.raises(DsaiiError, match="no such weights file"):
-        make_detector("patchcore", backbone="resnet18", weights=tmp_path / "missing.pth")
+        DetectorSpec("patchcore", "resnet18", str(tmp_path / "missing.pth")).build()
     with pytest.raises(DsaiiError, match="does not fit resnet34"):
-        make_detector("patchcore", backbone="resnet34", weights=pth)
+        DetectorSpec("patchcore", "resnet34", str(pth)).build()
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(DsaiiError, match="cannot read weights"):
-        make_detector("patchcore", backbone="resnet18", weights=garbage)
+        DetectorSpec("patchcore", "resnet18", str(garbage)).build()
     with pytest.raises(DsaiiError, match="needs backbone weights"):
-        make_detector("patchcore", backbone="resnet18")
+        DetectorSpec("patchcore", "resnet18").build()
     with pytest.raises(DsaiiError, match="unknown detector"):
-        make_detector("padim")
+        DetectorSpec("padim").build()
 
 
 def test_weight_free_baseline_separates_real_hazelnut_defects_from_normals():
     split, = read_mvtec(DEMO_DIR, ["hazelnut"])
-    detector = make_detector("baseline", seed=0)
+    detector = DetectorSpec("baseline").build()
     detector.fit([imageio.read_image(p) for p in split.train])
     images = [imageio.read_image(s.image) for s in split.test]
     predictions = detector.predict(images)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from dsaii_core.bench import references, reports
-from dsaii_core.bench.runs import class_curves, class_outcome, metrics_frame, worst_cases
+from dsaii_core.bench.outcomes import class_curves, class_outcome, worst_cases
+from dsaii_core.bench.runs import metrics_frame
 
 
 def test_bars_have_one_bar_per_class_and_reference_lines(run_ws):

@@ -7,7 +7,7 @@ import pytest
 
 from dsaii_core.bench import metrics, scores_io
 from dsaii_core.bench.dataset import benchmark_root, read_mvtec
-from dsaii_core.bench.detectors import make_detector
+from dsaii_core.bench.detectors import DetectorSpec
 from dsaii_core.bench.runs import METRICS, compare_runs, metrics_frame, run_detector, stored_scores
 from dsaii_core.errors import DsaiiError
 
@@ -35,8 +35,7 @@ def test_baseline_run_is_stored_with_metrics_settings_and_maps(run_ws):
 
 
 def test_runs_are_reproducible_and_comparable(run_ws):
-    run_detector(run_ws.root, lambda: make_detector("baseline", seed=0), shots=5, seed=0, name="again",
-                 class_names=["hazelnut"])
+    run_detector(run_ws.root, DetectorSpec("baseline", seed=0), shots=5, name="again", class_names=["hazelnut"])
     first, second = (r["id"] for r in run_ws.catalog.runs())
     table = compare_runs(run_ws, [first, second], "pixel_auroc")
     assert list(table.columns) == [f"#{first} baseline", f"#{second} again"]
@@ -47,12 +46,12 @@ def test_runs_are_reproducible_and_comparable(run_ws):
 
 
 def test_run_on_an_mvtec_folder_is_not_stored(tmp_path, bench_ws):
-    report = run_detector(bench_ws.root, lambda: make_detector("baseline"), shots=3, class_names=["hazelnut"])
+    report = run_detector(bench_ws.root, DetectorSpec("baseline"), shots=3, class_names=["hazelnut"])
     assert report.run_id is not None
     export = tmp_path / "export"
     from dsaii_core.export import export_workspace
     export_workspace(bench_ws, export, "mvtec", seed=0)
-    folder_report = run_detector(export, lambda: make_detector("baseline"), shots=3, class_names=["hazelnut"])
+    folder_report = run_detector(export, DetectorSpec("baseline"), shots=3, class_names=["hazelnut"])
     assert folder_report.run_id is None
     assert folder_report.classes[0].metrics == report.classes[0].metrics
     assert len(bench_ws.catalog.runs()) == 1
@@ -60,7 +59,7 @@ def test_run_on_an_mvtec_folder_is_not_stored(tmp_path, bench_ws):
 
 def test_undefined_metrics_are_none_with_a_note(tmp_path):
     from dsaii_core.demo import DEMO_DIR
-    report = run_detector(DEMO_DIR, lambda: make_detector("baseline"), shots=2, class_names=["ball_screw"],
+    report = run_detector(DEMO_DIR, DetectorSpec("baseline"), shots=2, class_names=["ball_screw"],
                           maps_out=tmp_path / "maps")
     result, = report.classes
     assert result.metrics["image_auroc"] is None and "one class" in result.notes[1]

@@ -1,0 +1,81 @@
+"""A built-in detector's run on a workspace as a resumable background job: one job item per class.
+
+`start_bench_job` exports the workspace as MVTec AD (with the run's seed) into the run's own dataset/
+folder and records the run, with no metrics yet. Each item fits a fresh detector on its class's train
+normals, writes the maps, and commits the class's metrics with its job_items row, so a killed worker
+resumes at the next class and the dashboard fills in class by class. A finished class's train images
+are deleted; its test images and ground truth stay with the run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict
+from typing import Sequence
+
+from dsaii_core import jobs
+from dsaii_core.bench.dataset import read_mvtec
+from dsaii_core.bench.detectors import DetectorSpec
+from dsaii_core.bench.runs import (DATASET_FOLDER, ClassResult, new_run_folder, record_class, removed_on_error,
+                                   score_class, stored_run)
+from dsaii_core.errors import DsaiiError
+from dsaii_core.export import export_workspace
+from dsaii_core.workspace import Workspace
+
+JOB_KIND = "bench"
+
+
+def start_bench_job(ws: Workspace, spec: DetectorSpec, *, name: str | None = None, shots: int | None = None,
+                    class_names: list[str] | None = None) -> tuple[jobs.Job, int]:
+    """Export, record the run and queue its job; returns (job, run id). Run it with jobs.run_job / start_worker."""
+    if shots is not None and shots < 1:
+        raise DsaiiError(f"shots must be at least 1, not {shots}")
+    settings = spec.build().settings    # fails fast on a bad detector, backbone or weights file
+    with removed_on_error(new_run_folder(ws)) as folder:
+        dataset = folder / DATASET_FOLDER
+        export_workspace(ws, dataset, "mvtec", seed=spec.seed, class_names=class_names)
+        if not any((p / "train" / "good").is_dir() for p in dataset.iterdir()):
+            raise DsaiiError("no class to benchmark: a class needs kept normal images (and accepted anomalies)")
+        splits = read_mvtec(dataset)
+        run_id = ws.catalog.insert_run(name=name or spec.name, detector=spec.name,
+                                       settings={**settings, "shots": shots, "seed": spec.seed},
+                                       maps_dir=folder.relative_to(ws.root).as_posix(), metrics={})
+    job = jobs.create_job(ws.catalog, JOB_KIND, [s.name for s in splits],
+                          {"run_id": run_id, "detector": asdict(spec), "shots": shots, "seed": spec.seed})
+    return job, run_id
+
+
+def run_of_job(job: jobs.Job) -> int:
+    return int(job.params["run_id"])
+
+
+class BenchTask:
+    """Scores one class per item; the detector is rebuilt per class from the job's spec."""
+    batch_size = 1
+
+    def __init__(self, ws: Workspace, job: jobs.Job):
+        self.ws, self.run_id = ws, run_of_job(job)
+        self.folder = ws.path(stored_run(ws, self.run_id)["maps_dir"])
+        self.spec = DetectorSpec(**job.params["detector"])
+        self.shots = job.params.get("shots")
+
+    def compute(self, keys: Sequence[str], seeds: Sequence[int]) -> list[object]:
+        out: list[object] = []
+        for key in keys:
+            try:
+                split, = read_mvtec(self.folder / DATASET_FOLDER, [key])
+                out.append(score_class(self.spec.build(), split, self.shots, self.spec.seed, self.folder))
+            except DsaiiError as exc:
+                out.append(exc)
+        return out
+
+    def commit(self, key: str, seed: int, output: object) -> str:
+        assert isinstance(output, ClassResult)
+        self.ws.catalog.set_run_metrics(self.run_id, output.name, output.metrics)
+        record_class(self.folder, output)
+        shutil.rmtree(self.folder / DATASET_FOLDER / output.folder / "train", ignore_errors=True)
+        return "; ".join(output.notes)
+
+
+def make_task(ws: Workspace, job: jobs.Job) -> BenchTask:
+    return BenchTask(ws, job)

@@ -8,7 +8,6 @@ from typing import Optional
 
 import typer
 
-from dsaii_core.masks.objects import ObjectMaskParams, export_candidates, generate_for_class
 from dsaii_core.workspace import Workspace
 
 
@@ -45,6 +44,7 @@ def register(app: typer.Typer) -> None:
             export_dir: Optional[Path] = typer.Option(None, "--export-candidates", help="Also write every "
                                                       "candidate as <class>/<image>/<k>.png + metadata.csv.")):
         """Give every kept normal image of the object classes an object mask (resumable: done images are skipped)."""
+        from dsaii_core.masks.objects import ObjectMaskParams, export_candidates, generate_for_class
         workspace = Workspace.open(ws)
         backend, auto = None, None
         if method != Method.grabcut:

@@ -9,7 +9,7 @@ import streamlit as st
 from dsaii_core import imageio
 from dsaii_core.collect.crawl import CrawlReport, UrlOutcome, crawl
 from dsaii_core.collect.engines import DEFAULT_ENGINE, engine_names, engine_spec
-from pages._ui import current_class, current_workspace, user_errors
+from app_pages._ui import current_class, current_workspace, user_errors
 
 
 def _outcome_rows(outcomes: list[UrlOutcome]) -> list[dict]:

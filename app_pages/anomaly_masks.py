@@ -13,7 +13,7 @@ from dsaii_core.masks.augment import FALLBACKS, SHAPES, AugmentParams
 from dsaii_core.masks.bank import add_uploaded_masks, import_bank
 from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour, drawn_mask
 from dsaii_core.overlay import overlay_mask
-from pages._ui import cached_thumbnail, current_workspace, require_class, user_errors
+from app_pages._ui import cached_thumbnail, current_workspace, require_class, user_errors
 
 COLUMNS = 4
 PER_PAGE = 12

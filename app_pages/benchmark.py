@@ -10,7 +10,7 @@ from dsaii_core.bench.detectors import BASELINE_LABEL, DetectorSpec
 from dsaii_core.bench.outcomes import class_curves, class_outcome, worst_cases
 from dsaii_core.bench.runs import METRICS, import_run, metrics_frame
 from dsaii_core.bench.tasks import JOB_KIND, run_of_job, start_bench_job
-from pages._ui import current_class, current_workspace, image_grid, user_errors
+from app_pages._ui import current_class, current_workspace, image_grid, user_errors
 
 PNG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from dsaii_core.ingest import ImportReport, import_paths, import_uploads
-from pages._ui import current_class, current_workspace, select_class, user_errors
+from app_pages._ui import current_class, current_workspace, select_class, user_errors
 
 st.title("Collect")
 ws = current_workspace()
@@ -61,4 +61,4 @@ if "import_report" in st.session_state:
     show_report(st.session_state.pop("import_report"))
     st.button("Refresh counts")
 
-from pages._crawl_panel import crawl_panel; crawl_panel()  # noqa: E402,E702
+from app_pages._crawl_panel import crawl_panel; crawl_panel()  # noqa: E402,E702

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dsaii_core.collect import curate
 from dsaii_core.collect.curate import CURATE_STATUSES, SORTS, CandidateFilter
-from pages._ui import cached_thumbnail, current_workspace, require_class
+from app_pages._ui import cached_thumbnail, current_workspace, require_class
 
 COLUMNS = 4
 THUMB = 192

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dsaii_core.export import LAYOUTS, export_workspace, zip_folder
-from pages._ui import current_workspace, user_errors
+from app_pages._ui import current_workspace, user_errors
 
 st.title("Export")
 ws = current_workspace()

@@ -11,7 +11,7 @@ from dsaii_core.inpaint.classical import METHOD_LABELS
 from dsaii_core.inpaint.diffusers_backend import SCHEDULERS
 from dsaii_core.inpaint.generate import defect_sources, pending_pairs, start_inpaint_job
 from dsaii_core.inpaint.webui_backend import settings_from
-from pages._ui import current_workspace, require_class, user_errors
+from app_pages._ui import current_workspace, require_class, user_errors
 
 BACKEND_LABELS = {
     "classical": "Weight-free (built in, not diffusion)",

@@ -13,7 +13,7 @@ from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour
 from dsaii_core.masks.objects import ObjectMaskParams
 from dsaii_core.masks.select import DOUBTFUL_BELOW
 from dsaii_core.overlay import overlay_mask
-from pages._ui import cached_thumbnail, current_workspace, require_class, user_errors
+from app_pages._ui import cached_thumbnail, current_workspace, require_class, user_errors
 
 COLUMNS = 4
 THUMB = 256

@@ -9,7 +9,7 @@ from dsaii_core.inpaint import review
 from dsaii_core.inpaint.generate import BACKENDS
 from dsaii_core.inpaint.qc import FLAG_LABELS
 from dsaii_core.jobs import list_jobs
-from pages._ui import current_class, current_workspace
+from app_pages._ui import current_class, current_workspace
 
 STATUS_CHOICES = {"pending": ("pending",), "accepted": ("accepted",), "rejected": ("rejected",),
                   "all": review.REVIEWABLE}

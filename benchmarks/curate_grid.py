@@ -46,7 +46,7 @@ def measure(count: int, root: Path) -> dict[str, float]:
     cls = ws.get_class("parts")
     first = timed(lambda: curate.candidate_page(ws, cls, page=0, per_page=40))
     last = timed(lambda: curate.candidate_page(ws, cls, page=10_000, per_page=40))
-    at = AppTest.from_file(str(REPO / "pages/curate.py"), default_timeout=300)
+    at = AppTest.from_file(str(REPO / "app_pages/curate.py"), default_timeout=300)
     at.session_state["workspace_path"] = str(root)
     start = time.perf_counter()
     at.run()
@@ -76,7 +76,7 @@ def measure(count: int, root: Path) -> dict[str, float]:
 
 
 def _unpaginated_grid() -> None:
-    from pages._ui import current_workspace, image_grid
+    from app_pages._ui import current_workspace, image_grid
     ws = current_workspace()
     image_grid([ws.path(item.file) for item in ws.catalog.items()], thumb=192)
 

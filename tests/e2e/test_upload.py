@@ -19,3 +19,11 @@ def test_upload_in_browser_changes_the_class_count(app_server, ui, tiny_ws, tmp_
     ui.wait_text("4 normal")
     ui.screenshot("collect-after-upload")
     assert len(tiny_ws.catalog.items()) == 4
+
+
+def test_a_deep_link_opens_the_page_inside_the_shell(app_server, ui, tiny_ws):
+    ui.open(app_server(tiny_ws.root) + "/review")
+    ui.wait_text("Workspace")
+    nav = ui.driver.execute_script(
+        "return Array.from(document.querySelectorAll('[data-testid=stSidebarNav] a')).map(a => a.innerText)")
+    assert any("Object masks" in link for link in nav) and not any(link.strip() == "ui" for link in nav)

@@ -26,7 +26,7 @@ def workspace(root: Path, bank: bool = True) -> Workspace:
 
 
 def page(ws: Workspace) -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages" / "anomaly_masks.py"), default_timeout=60)
+    at = AppTest.from_file(str(REPO / "app_pages" / "anomaly_masks.py"), default_timeout=60)
     at.session_state["workspace_path"] = str(ws.root)
     at.session_state["class_name"] = "hazelnut"
     return at.run()

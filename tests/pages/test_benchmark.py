@@ -13,7 +13,7 @@ from dsaii_core import jobs
 from dsaii_core.workspace import Workspace
 from tests.fixtures.bench_data import build_bench_workspace, build_run_workspace
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "benchmark.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "benchmark.py")
 
 
 @pytest.fixture(scope="module")

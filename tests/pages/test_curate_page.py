@@ -20,7 +20,7 @@ def ws(tmp_path) -> Workspace:
     return ws
 
 
-def page(ws: Workspace, path: str = "pages/curate.py") -> AppTest:
+def page(ws: Workspace, path: str = "app_pages/curate.py") -> AppTest:
     at = AppTest.from_file(str(REPO / path), default_timeout=60)
     at.session_state["workspace_path"] = str(ws.root)
     return at.run()
@@ -96,13 +96,13 @@ def web():
 
 
 def test_crawl_panel_crawls_with_live_errors(tmp_path, web):
-    from pages._crawl_panel import crawl_panel  # noqa: F401 (the panel must import cleanly)
+    from app_pages._crawl_panel import crawl_panel  # noqa: F401 (the panel must import cleanly)
 
     ws = Workspace.create(tmp_path / "crawl-ws")
     web.use_results(["/img/coffee.png", "/img/rocket.png", "/html-as.png", "/redirect/private"])
 
     def script():
-        from pages._crawl_panel import crawl_panel
+        from app_pages._crawl_panel import crawl_panel
         crawl_panel()
 
     at = AppTest.from_function(script, default_timeout=60)

@@ -21,7 +21,7 @@ def ws(tmp_path) -> Workspace:
 
 
 def page(ws: Workspace) -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages/inpaint.py"), default_timeout=60)
+    at = AppTest.from_file(str(REPO / "app_pages/inpaint.py"), default_timeout=60)
     at.session_state["workspace_path"] = str(ws.root)
     at.session_state["class_name"] = "hazelnut"
     return at.run()

@@ -26,7 +26,7 @@ def workspace(root: Path) -> Workspace:
 
 
 def page(ws: Workspace, monkeypatch=None) -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages" / "object_masks.py"), default_timeout=90)
+    at = AppTest.from_file(str(REPO / "app_pages" / "object_masks.py"), default_timeout=90)
     at.session_state["workspace_path"] = str(ws.root)
     at.session_state["class_name"] = "hazelnut"
     return at.run()

@@ -74,7 +74,7 @@ def test_folder_import_with_a_missing_folder_shows_an_error(tiny_ws, tmp_path):
 
 
 def test_export_page_writes_and_offers_a_zip(demo_ws, tmp_path):
-    at = app(demo_ws.root, "pages/export.py").run()
+    at = app(demo_ws.root, "app_pages/export.py").run()
     at.radio[0].set_value("mvtec")
     at.text_input(key="export_out").set_value(str(tmp_path / "out"))
     at.button[0].click().run()
@@ -87,7 +87,7 @@ def test_export_page_writes_and_offers_a_zip(demo_ws, tmp_path):
 def test_export_page_error_keeps_the_page_working(demo_ws, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine/keep.txt").write_text("x")
-    at = app(demo_ws.root, "pages/export.py").run()
+    at = app(demo_ws.root, "app_pages/export.py").run()
     at.text_input(key="export_out").set_value(str(tmp_path / "mine"))
     at.button[0].click().run()
     assert not at.exception

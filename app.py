@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_pages._ui import sidebar
+from app_pages._ui import sidebar, warm_up_imports
 
 st.set_page_config(page_title="DSAII Studio", page_icon=":material/biotech:", layout="wide")
 
@@ -23,6 +23,7 @@ PAGES = {
     "Results": [st.Page("app_pages/benchmark.py", title="Benchmark", icon=":material/bar_chart:")],
 }
 
+warm_up_imports()
 navigation = st.navigation(PAGES)
 sidebar()
 navigation.run()

@@ -6,7 +6,9 @@ are open (`workspace_path`, `class_name`), so tests can set them directly.
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -26,6 +28,18 @@ DEFAULT_WORKSPACE = Path(os.environ.get("DSAII_WORKSPACE", "workspaces/demo"))
 @st.cache_resource(show_spinner=False)
 def _open_workspace(path: str) -> Workspace:
     return Workspace.open_or_create(Path(path))
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_imports() -> threading.Thread:
+    """Import the heavy libraries once per server in the background, so no first page visit waits for them."""
+    def load() -> None:
+        for module in ("torch", "plotly.graph_objects", "dsaii_core.bench.detectors", "dsaii_core.bench.reports",
+                       "dsaii_core.masks.objects", "dsaii_core.inpaint.diffusers_backend"):
+            importlib.import_module(module)
+    thread = threading.Thread(target=load, name="warm-up-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def current_workspace() -> Workspace:

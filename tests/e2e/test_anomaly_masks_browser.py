@@ -1,5 +1,6 @@
 """The Anomaly masks page in a real browser: draw a defect on the canvas, save it, then erase part of it."""
 
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -41,8 +42,16 @@ def area_shown(ui) -> str:
 def draw_and_save(ui, start: tuple[int, int], steps: int, step: tuple[int, int]) -> None:
     """One stroke on the (current) canvas; save once the page shows the area it makes."""
     before = area_shown(ui)
-    stroke(ui.driver, WebDriverWait(ui.driver, 30).until(upper_canvas), start, steps, step)
-    WebDriverWait(ui.driver, 60).until(lambda d: area_shown(ui) != before)
+    # The same stroke again paints the same pixels, so retrying is safe when the first one reached a canvas
+    # that was still mounting (seen on a loaded machine).
+    for attempt in range(3):
+        stroke(ui.driver, WebDriverWait(ui.driver, 30).until(upper_canvas), start, steps, step)
+        try:
+            WebDriverWait(ui.driver, 20).until(lambda d: area_shown(ui) != before)
+            break
+        except TimeoutException:
+            if attempt == 2:
+                raise
     ui.wait_idle()
     ui.click(".st-key-am_save button")
 

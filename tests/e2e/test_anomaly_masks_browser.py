@@ -36,7 +36,7 @@ def choose(ui, key: str, label: str) -> None:
 
 
 def area_shown(ui) -> str:
-    return ui.wait_for("[data-testid='stMetricValue']").text
+    return ui.wait_for("[data-testid='stMain'] [data-testid='stMetricValue']").text  # not the sidebar's counts
 
 
 def draw_and_save(ui, start: tuple[int, int], steps: int, step: tuple[int, int]) -> None:

@@ -162,9 +162,10 @@ def grid(opacity: float) -> None:
             st.image(picture, width="stretch")
             st.markdown(f"**{Path(row.item.file).name}** {badge(row)}")
             b1, b2 = st.columns(2)
-            b1.button("Open", key=f"om_open_{row.item.id}", icon=":material/edit:", on_click=open_item,
+            # No icons on tile buttons: at four tiles a row, icon and label do not both fit.
+            b1.button("Open", key=f"om_open_{row.item.id}", on_click=open_item,
                       args=(row.item.id,), width="stretch")
-            b2.button("Accept", key=f"om_accept_{row.item.id}", icon=":material/check:", on_click=accept,
+            b2.button("Accept", key=f"om_accept_{row.item.id}", on_click=accept,
                       args=(row.item.id,), width="stretch", disabled=row.mask is None or row.accepted)
 
 

@@ -1,7 +1,8 @@
 """Resumable batch jobs: state in the catalog (`jobs`, `job_items`), work in a background worker.
 
 A job is a list of item keys and the params of its task. The runner computes results in batches
-(through an Executor: local now, Ray later) and commits each item's result rows together with its
+(through an Executor: in this process, or on a Ray cluster, see dsaii_core.ray_executor) and
+commits each item's result rows together with its
 `job_items` row in one transaction, so an item is done exactly when its result is in the catalog:
 a worker killed at any moment resumes without losing or duplicating results. A file written
 before a crash is either overwritten by the retry (same next file name) or removed by
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol, Sequence
@@ -35,7 +37,10 @@ HEARTBEAT_S = 2.0
 STALE_S = 30.0
 MAX_ATTEMPTS = 3
 # Where each job kind's task lives: "module:function(ws, job) -> Task".
-TASK_FACTORIES = {"inpaint": "dsaii_core.inpaint.generate:make_task", "bench": "dsaii_core.bench.tasks:make_task"}
+TASK_FACTORIES = {"inpaint": "dsaii_core.inpaint.generate:make_task", "bench": "dsaii_core.bench.tasks:make_task",
+                  "object_masks": "dsaii_core.masks.object_job:make_task",
+                  "anomaly_masks": "dsaii_core.masks.anomaly_job:make_task"}
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,12 @@ class Job:
 
 
 class Task(Protocol):
-    """The work of one job kind: `compute` is pure (may run elsewhere), `commit` writes to the workspace."""
+    """The work of one job kind: `compute` is pure (may run elsewhere), `commit` writes to the workspace.
+
+    A remote executor builds the task again from (workspace folder, job) on each worker, over a
+    snapshot of the catalog taken when the job starts: `compute` may read the catalog rows that
+    existed then and the workspace's files, and must not write the catalog.
+    """
     batch_size: int
 
     def compute(self, keys: Sequence[str], seeds: Sequence[int]) -> list[object]:
@@ -82,16 +92,69 @@ Batch = tuple[list[str], list[int]]
 
 
 class Executor(Protocol):
-    def map(self, compute: Callable[[Sequence[str], Sequence[int]], list], batches: Iterable[Batch]
-            ) -> Iterator[tuple[Batch, list]]: ...
+    def map(self, ws: Workspace, job: Job, task: Task, batches: Iterable[Batch]) -> Iterator[tuple[Batch, list]]:
+        """(batch, task.compute(*batch)) for each batch, in order; a remote executor rebuilds the task from
+        (ws, job) on its workers. Closing the iterator abandons the batches not yet yielded."""
+
+    def close(self) -> None:
+        """Release workers and connections."""
 
 
 class LocalExecutor:
     """Runs batches one after another in this process (lazily, so a cancel stops at the next batch)."""
 
-    def map(self, compute, batches):
+    def map(self, ws, job, task, batches):
         for batch in batches:
-            yield batch, compute(*batch)
+            yield batch, task.compute(*batch)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ExecutorChoice:
+    """Where jobs run: 'local' (this process) or 'ray' (a cluster at `ray_address`; None starts one here).
+
+    `num_gpus` is what each Ray worker asks for (fractions share a GPU); `workers` defaults to as
+    many as the cluster has room for.
+    """
+    kind: str = "local"
+    ray_address: str | None = None
+    num_gpus: float = 0.0
+    workers: int | None = None
+
+    def __post_init__(self):
+        if self.kind not in EXECUTORS:
+            raise DsaiiError(f"executor must be one of {', '.join(EXECUTORS)}, not '{self.kind}'")
+        if self.num_gpus < 0:
+            raise DsaiiError(f"num_gpus must be 0 or more, not {self.num_gpus:g}")
+        if self.workers is not None and self.workers < 1:
+            raise DsaiiError(f"workers must be at least 1, not {self.workers}")
+
+    @classmethod
+    def resolve(cls, catalog: Catalog, kind: str | None = None, ray_address: str | None = None,
+                num_gpus: float | None = None, workers: int | None = None) -> "ExecutorChoice":
+        """The choice given (CLI flags), completed from the workspace settings, then the defaults."""
+        get = catalog.get_setting
+        gpus = num_gpus if num_gpus is not None else float(get("ray_num_gpus") or 0)
+        count = workers if workers is not None else int(get("ray_workers") or 0) or None
+        return cls(kind or get("executor") or "local", ray_address or get("ray_address") or None, gpus, count)
+
+    def save(self, catalog: Catalog) -> None:
+        """Make this the workspace's choice (the app's background workers use it)."""
+        for key, value in (("executor", self.kind), ("ray_address", self.ray_address or ""),
+                           ("ray_num_gpus", f"{self.num_gpus:g}"), ("ray_workers", str(self.workers or ""))):
+            catalog.set_setting(key, value)
+
+    def build(self) -> Executor:
+        """The executor (Ray is imported only here: it is an optional extra)."""
+        if self.kind == "local":
+            return LocalExecutor()
+        try:
+            from dsaii_core.ray_executor import RayExecutor
+        except ImportError as exc:
+            raise DsaiiError("the ray executor needs Ray: pip install -r requirements-ray.txt") from exc
+        return RayExecutor(self.ray_address, num_gpus=self.num_gpus, workers=self.workers)
 
 
 # -- reading and writing job rows ---------------------------------------------------------------
@@ -267,6 +330,22 @@ def _finish(catalog: Catalog, job_id: int, state: str, error: str | None = None)
                      (state, error, time.time(), job_id))
 
 
+def _commit_batch(catalog: Catalog, job_id: int, task: Task, batch: Batch, outputs: list,
+                  attempts: dict[str, int], max_attempts: int) -> None:
+    """Commit each output with its job item; an error (or a refused commit) uses up one attempt."""
+    for key, seed, output in zip(*batch, outputs):
+        if not isinstance(output, Exception):
+            try:
+                with catalog.transaction():
+                    result = task.commit(key, seed, output)
+                    _record(catalog, job_id, key, "done", result, None)
+                continue
+            except DsaiiError as exc:
+                output = exc
+        failed = attempts[key] + 1 >= max_attempts
+        _record(catalog, job_id, key, "failed" if failed else "pending", None, str(output) or repr(output))
+
+
 def load_task(ws: Workspace, job: Job) -> Task:
     module, function = TASK_FACTORIES[job.kind].split(":")
     return getattr(importlib.import_module(module), function)(ws, job)
@@ -290,23 +369,15 @@ def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,
             keys = [key for key, _ in todo]
             batches = ((keys[i:i + task.batch_size], [seeds[k] for k in keys[i:i + task.batch_size]])
                        for i in range(0, len(keys), max(1, task.batch_size)))
-            for (batch_keys, batch_seeds), outputs in (executor or LocalExecutor()).map(task.compute, batches):
-                for key, seed, output in zip(batch_keys, batch_seeds, outputs):
-                    if not isinstance(output, Exception):
-                        try:
-                            with catalog.transaction():
-                                result = task.commit(key, seed, output)
-                                _record(catalog, job_id, key, "done", result, None)
-                            continue
-                        except DsaiiError as exc:
-                            output = exc
-                    failed = attempts[key] + 1 >= max_attempts
-                    _record(catalog, job_id, key, "failed" if failed else "pending", None, str(output) or repr(output))
-                job = get_job(catalog, job_id)
-                progress(job.fraction)
-                if _cancel_requested(catalog, job_id):
-                    _finish(catalog, job_id, "cancelled")
-                    return get_job(catalog, job_id)
+            results = (executor or LocalExecutor()).map(ws, job, task, batches)
+            with closing(results):  # a cancel abandons the batches still running elsewhere
+                for batch, outputs in results:
+                    _commit_batch(catalog, job_id, task, batch, outputs, attempts, max_attempts)
+                    job = get_job(catalog, job_id)
+                    progress(job.fraction)
+                    if _cancel_requested(catalog, job_id):
+                        _finish(catalog, job_id, "cancelled")
+                        return get_job(catalog, job_id)
         job = get_job(catalog, job_id)
         _finish(catalog, job_id, "done" if job.failed == 0 else "failed",
                 None if job.failed == 0 else f"{job.failed} of {job.total} items failed")

@@ -119,10 +119,10 @@ def test_batches_go_through_the_executor_in_batch_size_chunks(tmp_path):
     class RecordingExecutor(LocalExecutor):
         batches = []
 
-        def map(self, compute, batches):
+        def map(self, ws, job, task, batches):
             for batch in batches:
                 self.batches.append(list(batch[0]))
-                yield batch, compute(*batch)
+                yield batch, task.compute(*batch)
 
     job = start_inpaint_job(ws, ws.classes(), "classical", params=InpaintParams(batch_size=2))
     progress = []

@@ -14,9 +14,9 @@ from dsaii_core.errors import DsaiiError
 class CrashAfterFirstClass:
     """An executor that dies after the first batch, like a killed worker."""
 
-    def map(self, compute, batches):
+    def map(self, ws, job, task, batches):
         first = next(iter(batches))
-        yield first, compute(*first)
+        yield first, task.compute(*first)
         raise RuntimeError("worker killed")
 
 

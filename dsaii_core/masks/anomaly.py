@@ -74,7 +74,7 @@ def _miss(name: str, area: tuple[float, float], result: MaskResult) -> str:
     return f"{name}: no try in {result.tries} covered {low:g}–{high:g} % ({kept})"
 
 
-class _MaskMaker:
+class MaskMaker:
     """Makes anomaly masks for the images of one class: bank decoded once, object masks looked up."""
 
     def __init__(self, ws: Workspace, cls: ImageClass, params: AugmentParams):
@@ -96,31 +96,44 @@ class _MaskMaker:
             return None
         return self.ws.read_mask(row)
 
+    def draw(self, item: Item, history: int) -> tuple[list[int], MaskResult]:
+        """The mask of random stream number `history` (= masks `item` had so far), not stored: (stream, result)."""
+        key = [self.params.seed, item.id, history]
+        rng = np.random.default_rng(key)
+        return key, make_mask((item.height, item.width), self.params, rng, self.bank, self.object_mask(item),
+                              self.cls.is_texture)
+
     def make(self, item: Item, report: GenerationReport, replaces: int | None = None) -> Mask | None:
         """Write one new anomaly mask for `item` (replacing mask `replaces`), recording misses in `report`."""
         history = len(self.ws.catalog.masks(item_id=item.id, kind="anomaly", active_only=False))
-        key = [self.params.seed, item.id, history]
-        rng = np.random.default_rng(key)
-        result = make_mask((item.height, item.width), self.params, rng, self.bank, self.object_mask(item),
-                           self.cls.is_texture)
-        if not result.fitted:
-            report.misses.append(_miss(Path(item.file).name, self.params.area, result))
-        if result.mask is None:
-            return None
-        row = self.ws.add_mask(item, result.mask, kind="anomaly", source=self.params.source, seed=self.params.seed,
-                               replaces=replaces,
-                               params={**self.params.as_dict(), "stream": key, "tries": result.tries,
-                                       "fitted": result.fitted, **result.detail})
-        report.written += 1
-        report.mask_ids.append(row.id)
-        return row
+        return store_mask(self.ws, item, self.params, *self.draw(item, history), report, replaces)
 
     def finish(self, report: GenerationReport) -> GenerationReport:
         if self.without_object_mask:
-            names = sorted(set(self.without_object_mask))
-            report.notes.append(f"{len(names)} images have no object mask, so the whole image was used: "
-                                + ", ".join(names[:5]) + (" …" if len(names) > 5 else ""))
+            report.notes.append(without_object_mask_note(self.without_object_mask))
         return report
+
+
+def store_mask(ws: Workspace, item: Item, params: AugmentParams, stream: list[int], result: MaskResult,
+               report: GenerationReport, replaces: int | None = None) -> Mask | None:
+    """Write a drawn anomaly mask for `item` (replacing mask `replaces`), recording a miss in `report`."""
+    if not result.fitted:
+        report.misses.append(_miss(Path(item.file).name, params.area, result))
+    if result.mask is None:
+        return None
+    row = ws.add_mask(item, result.mask, kind="anomaly", source=params.source, seed=params.seed, replaces=replaces,
+                      params={**params.as_dict(), "stream": stream, "tries": result.tries, "fitted": result.fitted,
+                              **result.detail})
+    report.written += 1
+    report.mask_ids.append(row.id)
+    return row
+
+
+def without_object_mask_note(names: list[str]) -> str:
+    """The report's note on images whose masks could go anywhere (no object mask to stay inside)."""
+    names = sorted(set(names))
+    return (f"{len(names)} images have no object mask, so the whole image was used: "
+            + ", ".join(names[:5]) + (" …" if len(names) > 5 else ""))
 
 
 def normal_images(ws: Workspace, cls: ImageClass) -> list[Item]:
@@ -135,7 +148,7 @@ def generate_for_class(ws: Workspace, cls: ImageClass, params: AugmentParams,
     Follows the reference gen_mask rule (see augment.augment_mask) or makes procedural masks;
     deterministic for params.seed. The run is one undo step (`catalog.undo_masks`).
     """
-    maker = _MaskMaker(ws, cls, params)
+    maker = MaskMaker(ws, cls, params)
     report = GenerationReport()
     images = normal_images(ws, cls)
     first = ws.catalog.last_decision_id()
@@ -155,7 +168,7 @@ def generate_for_class(ws: Workspace, cls: ImageClass, params: AugmentParams,
 def regenerate_mask(ws: Workspace, mask: Mask, params: AugmentParams) -> GenerationReport:
     """Replace one anomaly mask by a new one from the next random stream of its image (undo restores it)."""
     item = ws.catalog.item(mask.item_id)
-    maker = _MaskMaker(ws, ws.catalog.class_by_id(item.class_id), params)
+    maker = MaskMaker(ws, ws.catalog.class_by_id(item.class_id), params)
     report = GenerationReport()
     maker.make(item, report, replaces=mask.id)
     return maker.finish(report)

@@ -212,6 +212,13 @@ def item_errors(catalog: Catalog, job_id: int, limit: int = 20) -> list[tuple[st
     return [(r["key"], r["error"]) for r in rows]
 
 
+def item_results(catalog: Catalog, job_id: int) -> list[tuple[str, str | None]]:
+    """(key, result) of the job's done items, in the job's order."""
+    rows = catalog.db.execute("SELECT key, result FROM job_items WHERE job_id = ? AND state = 'done' ORDER BY rowid",
+                              (job_id,))
+    return [(r["key"], r["result"]) for r in rows]
+
+
 def create_job(catalog: Catalog, kind: str, keys: Sequence[str], params: dict, class_id: int | None = None) -> Job:
     """A queued job over `keys` (duplicates dropped, order kept)."""
     if kind not in TASK_FACTORIES:

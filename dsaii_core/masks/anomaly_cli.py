@@ -8,7 +8,9 @@ from typing import Optional
 
 import typer
 
-from dsaii_core.masks.anomaly import class_params, gen_masks_folder, generate_for_class, save_class_params
+from dsaii_core.executor_cli import EXECUTOR, NUM_GPUS, RAY_ADDRESS, WORKERS, executor_for
+from dsaii_core.masks.anomaly import class_params, gen_masks_folder, save_class_params
+from dsaii_core.masks.anomaly_job import generate_with
 from dsaii_core.masks.bank import import_bank
 from dsaii_core.workspace import Workspace
 
@@ -34,18 +36,23 @@ def register(app: typer.Typer) -> None:
             source: Optional[Source] = typer.Option(None, "--source", help="bank or procedural (default: the "
                                                                            "class's saved choice, else bank)."),
             per_image: Optional[int] = typer.Option(None, "--per-image", help="Anomaly masks per normal image."),
-            seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same masks).")):
+            seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same masks)."),
+            executor: Optional[str] = EXECUTOR, ray_address: Optional[str] = RAY_ADDRESS,
+            num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS):
         """Give every kept normal image its anomaly masks (the reference gen_mask rule, or procedural)."""
         workspace = Workspace.open(ws)
+        plan = []
         for cls in workspace.classes(class_name):
             changes = {k: v for k, v in (("source", source.value if source else None), ("per_image", per_image),
                                          ("seed", seed)) if v is not None}
             params = class_params(cls).replace(**changes)
-            save_class_params(workspace, cls, params)
-            with progress_bar(cls.name) as bar:
-                report = generate_for_class(workspace, cls, params, progress=bar)
+            plan.append((save_class_params(workspace, cls, params), params))
+        with executor_for(workspace.catalog, executor, ray_address, num_gpus, workers) as runner, \
+                progress_bar("anomaly masks") as bar:
+            reports = generate_with(workspace, plan, runner, progress=bar)
+        for cls, _ in plan:
             typer.echo(f"{cls.name}: ", nl=False)
-            _print_report(report)
+            _print_report(reports[cls.id])
 
     @app.command("gen-masks")
     def gen_masks_command(

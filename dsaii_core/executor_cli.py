@@ -1,0 +1,31 @@
+"""The options that pick where a job command's work runs (`--executor local|ray`, ...), shared by the commands."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import typer
+
+from dsaii_core.catalog import Catalog
+from dsaii_core.jobs import Executor, ExecutorChoice
+
+EXECUTOR = typer.Option(None, "--executor", help="local (this process) or ray (a Ray cluster); default: the "
+                                                 "workspace's setting, else local.")
+RAY_ADDRESS = typer.Option(None, "--ray-address", help="With ray: the cluster to join, e.g. auto (the cluster this "
+                                                       "node belongs to); default: the setting, else a new local one.")
+NUM_GPUS = typer.Option(None, "--num-gpus", min=0.0, help="With ray: GPUs each worker asks for (0.5 = two workers "
+                                                          "per GPU); default: the setting, else 0.")
+WORKERS = typer.Option(None, "--workers", min=1, help="With ray: number of workers (default: as many as the "
+                                                      "cluster has room for).")
+
+
+@contextmanager
+def executor_for(catalog: Catalog, kind: str | None, ray_address: str | None, num_gpus: float | None,
+                 workers: int | None) -> Iterator[Executor]:
+    """The executor the flags (over the workspace's settings) ask for, closed afterwards."""
+    executor = ExecutorChoice.resolve(catalog, kind, ray_address, num_gpus, workers).build()
+    try:
+        yield executor
+    finally:
+        executor.close()

@@ -1,0 +1,122 @@
+"""Anomaly masks as a job (the `anomaly-masks` command, on this machine or on Ray): one item per normal image.
+
+`compute` draws an image's missing masks from the same random streams `generate_for_class` uses
+(on a worker: the bank is decoded once per class there), `commit` stores them; so a job writes,
+byte for byte and under the same file names, the masks `generate_for_class` writes. Each class's
+masks of the run are one undo step.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from dsaii_core import jobs
+from dsaii_core.catalog import ImageClass
+from dsaii_core.errors import DsaiiError
+from dsaii_core.masks.anomaly import (GenerationReport, MaskMaker, normal_images, store_mask,
+                                      without_object_mask_note)
+from dsaii_core.masks.augment import AugmentParams, MaskResult
+from dsaii_core.workspace import Workspace
+
+JOB_KIND = "anomaly_masks"
+
+
+@dataclass(frozen=True)
+class ImageMasks:
+    """An image's new masks, drawn but not stored: (stream, result) each."""
+    draws: list[tuple[list[int], MaskResult]]
+    complete: bool                 # the image already had its masks
+    without_object_mask: bool      # an object-class image whose masks could go anywhere
+
+
+class AnomalyMaskTask:
+    """The 'anomaly_masks' job kind: compute = draw an image's missing masks, commit = store them."""
+    batch_size = 4
+
+    def __init__(self, ws: Workspace, job: jobs.Job):
+        self.ws = ws
+        self.params = {int(class_id): AugmentParams.from_dict(data, ws.catalog.class_by_id(int(class_id)).kind)
+                       for class_id, data in job.params["classes"].items()}
+        self._makers: dict[int, MaskMaker] = {}
+
+    def maker(self, class_id: int) -> MaskMaker:
+        if class_id not in self._makers:
+            self._makers[class_id] = MaskMaker(self.ws, self.ws.catalog.class_by_id(class_id), self.params[class_id])
+        return self._makers[class_id]
+
+    def compute(self, keys: Sequence[str], seeds: Sequence[int]) -> list[object]:
+        outputs: list[object] = []
+        for key in keys:
+            item = self.ws.catalog.item(int(key))
+            maker = self.maker(item.class_id)
+            made = self.ws.catalog.masks(item_id=item.id, kind="anomaly", active_only=False)
+            missing = self.params[item.class_id].per_image - sum(m.active for m in made)
+            history, draws = len(made), []
+            while len(draws) < missing:
+                stream, result = maker.draw(item, history)
+                if result.mask is None:  # nothing stored: the next draws reuse this stream, as generate_for_class's
+                    draws += [(stream, result)] * (missing - len(draws))
+                    break
+                draws.append((stream, result))
+                history += 1
+            outputs.append(ImageMasks(draws, missing <= 0, bool(draws) and not maker.cls.is_texture
+                                      and self.ws.object_mask(item) is None))
+        return outputs
+
+    def commit(self, key: str, seed: int, output: object) -> str:
+        assert isinstance(output, ImageMasks)
+        item = self.ws.catalog.item(int(key))
+        report = GenerationReport()
+        for stream, result in output.draws:
+            store_mask(self.ws, item, self.params[item.class_id], stream, result, report)
+        return json.dumps({"written": report.written, "mask_ids": report.mask_ids, "misses": report.misses,
+                           "complete": output.complete,
+                           "without_object_mask": Path(item.file).name if output.without_object_mask else None})
+
+
+def make_task(ws: Workspace, job: jobs.Job) -> AnomalyMaskTask:
+    return AnomalyMaskTask(ws, job)
+
+
+def start_anomaly_mask_job(ws: Workspace, plan: Sequence[tuple[ImageClass, AugmentParams]]) -> jobs.Job:
+    """A queued job over the kept normal images of the classes, each class with its parameters."""
+    keys = [str(item.id) for cls, _ in plan for item in normal_images(ws, cls)]
+    return jobs.create_job(ws.catalog, JOB_KIND, keys, {"classes": {str(c.id): p.as_dict() for c, p in plan}},
+                           plan[0][0].id if len(plan) == 1 else None)
+
+
+def job_reports(ws: Workspace, job: jobs.Job) -> dict[int, GenerationReport]:
+    """What the job did, per class id (as generate_for_class reports it)."""
+    reports = {int(class_id): GenerationReport() for class_id in job.params["classes"]}
+    without: dict[int, list[str]] = {}
+    for key, text in jobs.item_results(ws.catalog, job.id):
+        report, done = reports[ws.catalog.item(int(key)).class_id], json.loads(text)
+        report.written += done["written"]
+        report.mask_ids += done["mask_ids"]
+        report.misses += done["misses"]
+        report.complete += done["complete"]
+        if done["without_object_mask"]:
+            without.setdefault(ws.catalog.item(int(key)).class_id, []).append(done["without_object_mask"])
+    for class_id, names in without.items():
+        reports[class_id].notes.append(without_object_mask_note(names))
+    return reports
+
+
+def generate_with(ws: Workspace, plan: Sequence[tuple[ImageClass, AugmentParams]],
+                  executor: jobs.Executor | None = None,
+                  progress: Callable[[float], None] = lambda f: None) -> dict[int, GenerationReport]:
+    """generate_for_class for each (class, params) of `plan`, as one job on `executor`; reports per class id."""
+    first = ws.catalog.last_decision_id()
+    job = start_anomaly_mask_job(ws, plan)
+    try:
+        job = jobs.run_job(ws, job.id, executor=executor, progress=progress)
+    finally:
+        for cls, _ in plan:
+            ws.catalog.mark_batch(first, cls.id)
+    if job.state != "done":
+        errors = "; ".join(f"image {key}: {error}" for key, error in jobs.item_errors(ws.catalog, job.id, limit=3))
+        raise DsaiiError(f"anomaly-mask job {job.id} {job.state}: {errors or job.error}")
+    return job_reports(ws, job)

@@ -115,6 +115,7 @@ def _dsaii_jobs(folder: Path, class_name: str) -> list[_Job]:
     if index.is_file():
         try:
             entries = json.loads(index.read_text(encoding="utf-8"))
+            entries = entries if isinstance(entries, list) else []
             urls = {PurePosixPath(str(e.get("img_path", ""))).name: e for e in entries if isinstance(e, dict)}
         except (ValueError, UnicodeDecodeError):
             pass  # a broken index loses provenance, not images

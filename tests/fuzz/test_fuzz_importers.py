@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dsaii_core import imageio
@@ -18,7 +18,9 @@ from dsaii_core.errors import DsaiiError
 from dsaii_core.ingest import import_paths, import_zip
 from dsaii_core.workspace import Workspace
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Derandomised: CI runs the same bounded set of cases every time (explore locally with --hypothesis-seed).
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 VALID_PNG = imageio.encode_png(np.random.default_rng(0).integers(0, 255, (12, 10, 3), dtype=np.uint8))
 
 file_bytes = st.one_of(
@@ -69,6 +71,7 @@ def test_zip_import_never_escapes_and_never_crashes(tmp_path_factory, entries):
 
 
 @SETTINGS
+@example(class_names=["/etc/passwd"], layout="dsaii", payload=b"0", with_mask=False)  # img_url.json holding a number
 @given(class_names=st.lists(hostile_names, min_size=1, max_size=3), layout=st.sampled_from(["folders", "dsaii", "mvtec"]),
        payload=file_bytes, with_mask=st.booleans())
 def test_folder_layouts_with_hostile_names_and_bytes(tmp_path_factory, class_names, layout, payload, with_mask):

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from dsaii_core.bench.scores_io import read_map, read_scores
 from dsaii_core.errors import DsaiiError
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def npy_bytes(array: np.ndarray) -> bytes:

@@ -101,6 +101,9 @@ def grabcut(image: np.ndarray, box: Sequence[float] | None = None, init_mask: np
     if not np.isin(labels, (cv2.GC_BGD, cv2.GC_PR_BGD)).any() or not np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
         return _full_size(np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)), shape)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # grabCut seeds its colour models from OpenCV's per-thread RNG, which earlier calls advance:
+    # reset it so an image's mask depends on the image only (same in any order, process or worker).
+    cv2.setRNGSeed(0)
     cv2.grabCut(cv2.cvtColor(work, cv2.COLOR_RGB2BGR), labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     found = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD))
     result = clean(found, keep="big")

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from dsaii_core.executor_cli import EXECUTOR, NUM_GPUS, RAY_ADDRESS, WORKERS, executor_for
 from dsaii_core.workspace import Workspace
 
 
@@ -42,23 +43,33 @@ def register(app: typer.Typer) -> None:
                                                           help="SAM automatic grid (default 32)."),
             redo: bool = typer.Option(False, "--redo", help="Replace existing object masks too (undoable)."),
             export_dir: Optional[Path] = typer.Option(None, "--export-candidates", help="Also write every "
-                                                      "candidate as <class>/<image>/<k>.png + metadata.csv.")):
-        """Give every kept normal image of the object classes an object mask (resumable: done images are skipped)."""
+                                                      "candidate as <class>/<image>/<k>.png + metadata.csv."),
+            executor: Optional[str] = EXECUTOR, ray_address: Optional[str] = RAY_ADDRESS,
+            num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS):
+        """Give every kept normal image of the object classes an object mask (resumable: done images are skipped).
+
+        The candidates are made as a job (on Ray workers with --executor ray); choosing among them follows.
+        """
+        from dsaii_core.masks.object_job import load_backend, make_candidates
         from dsaii_core.masks.objects import ObjectMaskParams, export_candidates, generate_for_class
         workspace = Workspace.open(ws)
-        backend, auto = None, None
+        backend, auto, config = None, None, None
         if method != Method.grabcut:
-            from dsaii_core.masks.sam import AutoParams, SamBackend, SamConfig
+            from dsaii_core.masks.sam import AutoParams, SamConfig
             config = SamConfig.resolve(workspace.catalog, sam_checkpoint, sam_model)
             if config is not None:
                 typer.echo(f"loading SAM from {config.checkpoint}", err=True)
-                backend = SamBackend.load(config, cache_dir=workspace.cache_dir / "sam")
+                backend = load_backend(config, workspace.cache_dir / "sam")
                 auto = AutoParams(points_per_side=points_per_side) if points_per_side else None
             elif method == Method.auto:
                 typer.echo("no SAM checkpoint configured: using GrabCut (give --sam-checkpoint for SAM masks)",
                            err=True)
         params = ObjectMaskParams(method=method.value, rule=rule.value, redo=redo, sam=auto)
-        for cls in workspace.classes(class_name):
+        classes = workspace.classes(class_name)
+        with executor_for(workspace.catalog, executor, ray_address, num_gpus, workers) as runner, \
+                progress_bar("candidates") as bar:
+            make_candidates(workspace, classes, params, config, runner, progress=bar)
+        for cls in classes:
             with progress_bar(cls.name) as bar:
                 report = generate_for_class(workspace, cls, params, backend=backend, progress=bar)
             typer.echo(report.summary())

@@ -90,7 +90,8 @@ class ReviewRow:
 
 
 # -- candidates ---------------------------------------------------------------------------------
-def _method_for(params: ObjectMaskParams, backend: "SamBackend | None") -> str:
+def method_for(params: ObjectMaskParams, backend: "SamBackend | None") -> str:
+    """The method a run uses: 'sam' when asked for (or auto) and loaded, else 'grabcut'; refuses 'sam' without SAM."""
     if params.method == "sam" and backend is None:
         raise DsaiiError("method 'sam' needs a SAM checkpoint (settings, DSAII_SAM_CHECKPOINT or --sam-checkpoint)")
     return "sam" if params.method in ("sam", "auto") and backend is not None else "grabcut"
@@ -129,7 +130,7 @@ def _load_candidates(path: Path) -> list[Candidate] | None:
 
 def image_candidates(image: np.ndarray, backend: "SamBackend | None", params: ObjectMaskParams) -> list[Candidate]:
     """Candidates for one image (SAM's automatic masks, or the weight-free ones), plus the whole frame."""
-    if _method_for(params, backend) == "sam":
+    if method_for(params, backend) == "sam":
         from dsaii_core.masks.sam import AutoParams
         found = backend.automatic(image, params.sam or AutoParams())
     else:
@@ -140,7 +141,7 @@ def image_candidates(image: np.ndarray, backend: "SamBackend | None", params: Ob
 def item_candidates(ws: Workspace, item: Item, backend: "SamBackend | None",
                     params: ObjectMaskParams = ObjectMaskParams()) -> list[Candidate]:
     """Candidates for a workspace image, from the cache when computed before with the same method."""
-    if _method_for(params, backend) == "sam":
+    if method_for(params, backend) == "sam":
         settings = repr(sorted(asdict(params.sam).items())) if params.sam is not None else "default"
         key = f"sam-{backend.key}-{hashlib.sha256(settings.encode()).hexdigest()[:8]}"
     else:
@@ -169,7 +170,7 @@ def generate_for_class(ws: Workspace, cls: ImageClass, params: ObjectMaskParams 
     choose the whole frame, the class's photos show the object filling the frame, and the few
     others follow (a class is photographed one way). Masks are saved with their confidence.
     """
-    method = _method_for(params, backend)
+    method = method_for(params, backend)
     report = ObjectMaskReport(cls.name, method)
     if cls.is_texture:
         report.note = "texture class: no object mask needed"

@@ -21,9 +21,9 @@ WORKERS = typer.Option(None, "--workers", min=1, help="With ray: number of worke
 
 
 @contextmanager
-def executor_for(catalog: Catalog, kind: str | None, ray_address: str | None, num_gpus: float | None,
+def executor_for(catalog: Catalog | None, kind: str | None, ray_address: str | None, num_gpus: float | None,
                  workers: int | None) -> Iterator[Executor]:
-    """The executor the flags (over the workspace's settings) ask for, closed afterwards."""
+    """The executor the flags (over the workspace's settings, when there is a workspace) ask for, closed afterwards."""
     executor = ExecutorChoice.resolve(catalog, kind, ray_address, num_gpus, workers).build()
     try:
         yield executor

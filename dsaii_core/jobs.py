@@ -132,10 +132,10 @@ class ExecutorChoice:
             raise DsaiiError(f"workers must be at least 1, not {self.workers}")
 
     @classmethod
-    def resolve(cls, catalog: Catalog, kind: str | None = None, ray_address: str | None = None,
+    def resolve(cls, catalog: Catalog | None, kind: str | None = None, ray_address: str | None = None,
                 num_gpus: float | None = None, workers: int | None = None) -> "ExecutorChoice":
         """The choice given (CLI flags), completed from the workspace settings, then the defaults."""
-        get = catalog.get_setting
+        get = catalog.get_setting if catalog is not None else (lambda key, default=None: default)
         gpus = num_gpus if num_gpus is not None else float(get("ray_num_gpus") or 0)
         count = workers if workers is not None else int(get("ray_workers") or 0) or None
         return cls(kind or get("executor") or "local", ray_address or get("ray_address") or None, gpus, count)
@@ -145,6 +145,12 @@ class ExecutorChoice:
         for key, value in (("executor", self.kind), ("ray_address", self.ray_address or ""),
                            ("ray_num_gpus", f"{self.num_gpus:g}"), ("ray_workers", str(self.workers or ""))):
             catalog.set_setting(key, value)
+
+    def flags(self) -> list[str]:
+        """The same choice as command-line flags (for a worker process)."""
+        flags = ["--executor", self.kind, "--num-gpus", f"{self.num_gpus:g}"]
+        flags += ["--ray-address", self.ray_address] if self.ray_address else []
+        return flags + (["--workers", str(self.workers)] if self.workers else [])
 
     def build(self) -> Executor:
         """The executor (Ray is imported only here: it is an optional extra)."""
@@ -266,14 +272,17 @@ def prepare_resume(catalog: Catalog, job_id: int) -> Job:
 
 
 # -- the worker ---------------------------------------------------------------------------------
-def start_worker(ws: Workspace, job_id: int) -> int:
-    """Start `python -m dsaii_core worker` detached (own session), so it outlives the app; returns its pid."""
+def start_worker(ws: Workspace, job_id: int, executor: ExecutorChoice | None = None) -> int:
+    """Start `python -m dsaii_core worker` detached (own session), so it outlives the app; returns its pid.
+
+    It runs the job where `executor` says, by default where the workspace's settings say."""
     log_dir = ws.cache_dir / "jobs"
     log_dir.mkdir(parents=True, exist_ok=True)
     package_root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     with open(log_dir / f"{job_id}.log", "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "dsaii_core", "worker", str(ws.root), str(job_id)],
+        process = subprocess.Popen([sys.executable, "-m", "dsaii_core", "worker", str(ws.root), str(job_id),
+                                    *(executor.flags() if executor is not None else [])],
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                    start_new_session=True, close_fds=True)
     with ws.catalog.transaction() as conn:  # the worker claims the job itself; this marks it started meanwhile

@@ -13,6 +13,7 @@ import typer
 
 from dsaii_core.cli import echo_json, progress_bar
 from dsaii_core.errors import DsaiiError
+from dsaii_core.executor_cli import EXECUTOR, NUM_GPUS, RAY_ADDRESS, WORKERS, executor_for
 from dsaii_core.workspace import Workspace
 
 bench = typer.Typer(no_args_is_help=True, help="Benchmark anomaly detectors on a workspace's MVTec export.")
@@ -47,14 +48,21 @@ def run(path: Path = typer.Argument(..., help="Workspace (exported to MVTec AD w
         classes: Optional[list[str]] = typer.Option(None, "--class", help="Only this class (repeatable)."),
         name: Optional[str] = typer.Option(None, "--name", help="Name of the stored run."),
         maps_out: Optional[Path] = typer.Option(None, "--maps-out", help="Keep the maps here (MVTec folder input)."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
-    """Train a built-in detector per class on k normals and score the test images."""
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        executor: Optional[str] = EXECUTOR, ray_address: Optional[str] = RAY_ADDRESS,
+        num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS):
+    """Train a built-in detector per class on k normals and score the test images (one class per job item)."""
     from dsaii_core.bench.detectors import DetectorSpec
+    from dsaii_core.bench.dataset import is_workspace
     from dsaii_core.bench.runs import run_detector
     spec = DetectorSpec(detector, backbone, str(weights) if weights else None, coreset_ratio, image_size, seed)
-    with progress_bar(f"bench {detector}") as bar:
+    catalog = Workspace.open(path).catalog if is_workspace(path) else None
+    if catalog is None and executor == "ray":
+        raise DsaiiError("--executor ray needs a workspace (an MVTec AD folder is scored in this process)")
+    with executor_for(catalog, executor, ray_address, num_gpus, workers) as runner, \
+            progress_bar(f"bench {detector}") as bar:
         report = run_detector(path, spec, name=name, shots=shots, class_names=classes, maps_out=maps_out,
-                              progress=bar)
+                              progress=bar, executor=runner)
     _print_report(report, as_json)
 
 

@@ -31,6 +31,7 @@ from dsaii_core.workspace import Workspace
 
 if TYPE_CHECKING:
     from dsaii_core.bench.detectors import DetectorSpec, PatchCore
+    from dsaii_core.jobs import Executor
 
 METRICS = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "pixel_f1_max")
 RUNS_FOLDER = "runs"
@@ -144,19 +145,19 @@ def copy_test_set(root: Path, folder: Path, split: ClassSplit) -> None:
 # -- running and importing ----------------------------------------------------------------------
 def run_detector(path: Path, spec: DetectorSpec, *, name: str | None = None, shots: int | None = None,
                  class_names: list[str] | None = None, maps_out: Path | None = None,
-                 progress: Callable[[float], None] = lambda f: None) -> RunReport:
+                 progress: Callable[[float], None] = lambda f: None, executor: Executor | None = None) -> RunReport:
     """Benchmark a built-in detector on a workspace (a stored run) or an MVTec folder (not stored).
 
-    A workspace runs as a bench job in this process (exported to MVTec AD with the spec's seed; a
-    class that fails is reported). `shots` normals per class (all when None) are drawn with the seed;
-    each class gets a fresh detector.
+    A workspace runs as a bench job on `executor` (default: in this process; exported to MVTec AD
+    with the spec's seed; a class that fails is reported); an MVTec folder runs in this process.
+    `shots` normals per class (all when None) are drawn with the seed; each class gets a fresh detector.
     """
     if is_workspace(path):
         from dsaii_core import jobs
         from dsaii_core.bench.tasks import start_bench_job
         ws = Workspace.open(path)
         job, run_id = start_bench_job(ws, spec, name=name, shots=shots, class_names=class_names)
-        job = jobs.run_job(ws, job.id, progress=progress)
+        job = jobs.run_job(ws, job.id, executor=executor, progress=progress)
         if job.state != "done":
             errors = "; ".join(f"{key}: {error}" for key, error in jobs.item_errors(ws.catalog, job.id, limit=3))
             raise DsaiiError(f"run #{run_id} {job.state}: {errors or job.error}")

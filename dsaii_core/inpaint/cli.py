@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from dsaii_core.executor_cli import EXECUTOR, NUM_GPUS, RAY_ADDRESS, WORKERS, executor_for
 from dsaii_core.inpaint.base import InpaintParams
 
 
@@ -42,7 +43,9 @@ def register(app: typer.Typer) -> None:
                 batch_size: int = typer.Option(1, "--batch-size"),
                 seed: int = typer.Option(0, "--seed"),
                 resume: Optional[int] = typer.Option(None, "--resume", help="Resume this job id instead."),
-                background: bool = typer.Option(False, "--background", help="Start a worker and return.")):
+                background: bool = typer.Option(False, "--background", help="Start a worker and return."),
+                executor: Optional[str] = EXECUTOR, ray_address: Optional[str] = RAY_ADDRESS,
+                num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS):
         """Inpaint every anomaly mask that has no pending or accepted anomaly yet (a resumable job)."""
         from dsaii_core import jobs
         from dsaii_core.inpaint.generate import start_inpaint_job
@@ -61,11 +64,13 @@ def register(app: typer.Typer) -> None:
             typer.echo("nothing to inpaint: every anomaly mask already has a pending or accepted anomaly")
             return
         if background:
-            pid = jobs.start_worker(workspace, job.id)
+            choice = jobs.ExecutorChoice.resolve(workspace.catalog, executor, ray_address, num_gpus, workers)
+            pid = jobs.start_worker(workspace, job.id, choice)
             typer.echo(f"job {job.id}: {job.total} items, worker pid {pid}")
             return
-        with progress_bar(f"inpaint ({backend})") as bar:
-            job = jobs.run_job(workspace, job.id, progress=bar)
+        with executor_for(workspace.catalog, executor, ray_address, num_gpus, workers) as runner, \
+                progress_bar(f"inpaint ({backend})") as bar:
+            job = jobs.run_job(workspace, job.id, executor=runner, progress=bar)
         typer.echo(f"job {job.id} {job.state}: {job.done} of {job.total} anomalies written, {job.failed} failed")
         for key, error in jobs.item_errors(workspace.catalog, job.id, limit=5):
             typer.echo(f"  mask {key}: {error}", err=True)
@@ -104,9 +109,11 @@ def register(app: typer.Typer) -> None:
                            f"({p['pending']} pending, {p['rejected']} rejected)")
 
     @app.command(hidden=True)
-    def worker(ws: Path, job_id: int):
-        """Run a job in this process (started detached by the app or `inpaint --background`)."""
+    def worker(ws: Path, job_id: int, executor: Optional[str] = EXECUTOR, ray_address: Optional[str] = RAY_ADDRESS,
+               num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS):
+        """Run a job (started detached by the app or `inpaint --background`), here or on Ray per the settings."""
         from dsaii_core import jobs
         workspace = Workspace.open(ws)
-        job = jobs.run_job(workspace, job_id)
+        with executor_for(workspace.catalog, executor, ray_address, num_gpus, workers) as runner:
+            job = jobs.run_job(workspace, job_id, executor=runner)
         typer.echo(f"job {job.id} {job.state}: {job.done}/{job.total}")

@@ -9,7 +9,7 @@ import streamlit as st
 from dsaii_core import imageio
 from dsaii_core.collect.crawl import CrawlReport, UrlOutcome, crawl
 from dsaii_core.collect.engines import DEFAULT_ENGINE, engine_names, engine_spec
-from app_pages._ui import current_class, current_workspace, user_errors
+from app_pages._ui import current_class, current_workspace, select_class, user_errors
 
 
 def _outcome_rows(outcomes: list[UrlOutcome]) -> list[dict]:
@@ -71,6 +71,6 @@ def crawl_panel() -> None:
                            progress=lambda f: bar.progress(min(max(f, 0.0), 1.0)))
             status.update(label="Crawl finished", state="complete", expanded=False)
             st.session_state["crawl_report"] = report
-            st.session_state["class_name"] = cls.name
+            select_class(cls.name)  # the sidebar's picker is already drawn in this run
     if "crawl_report" in st.session_state:
         _show_report(st.session_state["crawl_report"])

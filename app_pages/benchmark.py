@@ -56,7 +56,13 @@ def resume(job_id: int) -> None:
 @st.fragment(run_every=2)
 def job_panel() -> None:
     """Progress of the recent benchmark jobs (one item per class), with cancel and resume."""
-    for job in [j for j in jobs.list_jobs(ws.catalog, JOB_KIND, limit=5) if j.state != "done"]:
+    recent = jobs.list_jobs(ws.catalog, JOB_KIND, limit=5)
+    # A class that lands (or a run that ends) redraws the whole page, so the dashboard below shows it.
+    progress = [(j.id, j.done, j.state) for j in recent]
+    if st.session_state.setdefault("bench_progress", progress) != progress:
+        st.session_state["bench_progress"] = progress
+        st.rerun()
+    for job in [j for j in recent if j.state != "done"]:
         with st.container(border=True):
             st.progress(job.fraction, text=f"Run #{run_of_job(job)} · {job.params['detector']['name']} · "
                                            f"**{job.state}** · {job.done} of {job.total} classes")

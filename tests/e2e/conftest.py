@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 from selenium.common.exceptions import (ElementClickInterceptedException, ElementNotInteractableException,
                                         NoSuchElementException, StaleElementReferenceException)
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from scripts.browser import REPO, chromium, start_app, stop_app
+from scripts.browser import REPO, chromium, start_app, stop_app, wait_rendered
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -99,6 +101,44 @@ class UI:
         xpath = f"//button[.//*[normalize-space(text())='{label}'] or normalize-space(text())='{label}']"
         button = WebDriverWait(self.driver, timeout).until(EC.element_to_be_clickable((By.XPATH, xpath)))
         button.click()
+
+    def fill(self, css: str, text: str) -> None:
+        """Replace the text of the input matching `css` with `text` and submit it (Enter)."""
+        field = self.wait_for(css)
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(Keys.BACKSPACE)
+        field.send_keys(text + "\n")
+        self.wait_idle()
+
+    def go(self, page: str, title: str, timeout: float = 60) -> None:
+        """Open a page through its sidebar link, in this session (`open` would start a new one)."""
+        self.click(f"[data-testid='stSidebarNav'] a[href$='/{page}']", timeout)
+        wait_rendered(self.driver, title, timeout)
+        self.wait_idle(timeout)
+
+    def choose(self, key: str, label: str, timeout: float = 60) -> None:
+        """Click the option `label` of the radio (or checkbox group) with widget key `key`."""
+        xpath = f"//*[contains(@class, 'st-key-{key}')]//label[.//*[normalize-space(text())='{label}']]"
+        WebDriverWait(self.driver, timeout).until(lambda d: d.find_elements(By.XPATH, xpath))[0].click()
+        self.wait_idle()
+
+    def canvas(self, timeout: float = 30):
+        """The drawing canvas of streamlit-drawable-canvas (it renders in a shadow root), once mounted."""
+        def upper(driver):
+            found = driver.execute_script(
+                "return [...document.querySelectorAll('*')].filter(e => e.shadowRoot)"
+                ".map(e => e.shadowRoot.querySelector('canvas.upper-canvas')).filter(c => c);")
+            return found[0] if found else None
+        return WebDriverWait(self.driver, timeout).until(upper)
+
+    def stroke(self, start: tuple[int, int], steps: int, step: tuple[int, int]) -> None:
+        """Drag the mouse over the canvas from `start` (an offset from its centre) in `steps` moves of `step`."""
+        canvas = self.canvas()
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
+        chain = ActionChains(self.driver).move_to_element_with_offset(canvas, *start).click_and_hold()
+        for _ in range(steps):
+            chain = chain.move_by_offset(*step)
+        chain.release().perform()
 
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)

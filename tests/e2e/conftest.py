@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from selenium.common.exceptions import (ElementClickInterceptedException, ElementNotInteractableException,
-                                        NoSuchElementException, StaleElementReferenceException)
+                                        NoSuchElementException, StaleElementReferenceException,
+                                        TimeoutException)
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -102,6 +103,17 @@ class UI:
         button = WebDriverWait(self.driver, timeout).until(EC.element_to_be_clickable((By.XPATH, xpath)))
         button.click()
 
+    def wait_until(self, condition, timeout: float = 90):
+        """Wait for a condition outside the page, e.g. on the catalog (the app writes it from its own thread)."""
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.2).until(lambda d: condition())
+
+    def select(self, key: str, option: str, timeout: float = 60) -> None:
+        """Pick `option` in the selectbox with widget key `key`."""
+        self.click(f".st-key-{key} input", timeout)
+        xpath = f"//*[@role='option'][normalize-space(.)='{option}']"
+        WebDriverWait(self.driver, timeout).until(EC.element_to_be_clickable((By.XPATH, xpath))).click()
+        self.wait_idle()
+
     def fill(self, css: str, text: str) -> None:
         """Replace the text of the input matching `css` with `text` and submit it (Enter)."""
         field = self.wait_for(css)
@@ -139,6 +151,19 @@ class UI:
         for _ in range(steps):
             chain = chain.move_by_offset(*step)
         chain.release().perform()
+
+    def stroke_until(self, changed, start: tuple[int, int], steps: int, step: tuple[int, int],
+                     attempts: int = 3, timeout: float = 20) -> None:
+        """Stroke until `changed()` holds: a stroke that reached a canvas still mounting is lost, so repeat it
+        (the same stroke paints the same pixels)."""
+        for attempt in range(attempts):
+            self.stroke(start, steps, step)
+            try:
+                self.wait_until(changed, timeout)
+                return
+            except TimeoutException:
+                if attempt == attempts - 1:
+                    raise
 
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)

@@ -17,7 +17,6 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from dsaii_core import imageio
 from dsaii_core.collect import curate
 from dsaii_core.demo import DEMO_DIR
 from dsaii_core.inpaint import review
@@ -41,11 +40,6 @@ def demo_zip(path: Path) -> Path:
     return path
 
 
-def until(ui, condition, timeout: float = 90):
-    """Wait for a condition on the catalog or the disk (the page writes it from its own thread)."""
-    return WebDriverWait(ui.driver, timeout, poll_frequency=0.2).until(lambda d: condition())
-
-
 def upload(ui, index: int, path: Path) -> None:
     """Give the `index`-th file uploader of the page a file, again if a rerun replaced the input meanwhile."""
     for attempt in range(3):
@@ -61,19 +55,6 @@ def upload(ui, index: int, path: Path) -> None:
 
 def metric_shown(ui) -> str:
     return ui.wait_for("[data-testid='stMain'] [data-testid='stMetricValue']").text
-
-
-def draw_anomaly(ui, start: tuple[int, int], steps: int, step: tuple[int, int]) -> None:
-    """A stroke on the Draw canvas, repeated if it reached a canvas still mounting (same pixels, so safe)."""
-    before = metric_shown(ui)
-    for attempt in range(3):
-        ui.stroke(start, steps, step)
-        try:
-            WebDriverWait(ui.driver, 20).until(lambda d: metric_shown(ui) != before)
-            return
-        except TimeoutException:
-            if attempt == 2:
-                raise
 
 
 def test_a_new_user_goes_from_images_to_a_benchmark(app_server, ui, tmp_path):
@@ -142,7 +123,7 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     # 5. Object masks: generate without weights, then paint a fix onto one.
     ui.go("object_masks", "Object masks")
     ui.click(".st-key-om_generate button")
-    until(ui, lambda: all(r.mask is not None for r in objects.review_rows(ws, cls)), 120)
+    ui.wait_until(lambda: all(r.mask is not None for r in objects.review_rows(ws, cls)), 120)
     ui.wait_idle()
     ui.wait_text("6 of 6 images have an object mask")
     nut = normals[0]
@@ -151,26 +132,19 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     ui.click(f".st-key-om_open_{nut.id} button")
     ui.wait_idle()
     ui.choose("om_tool", "Paint")
-    for attempt in range(3):   # a stroke that reached a canvas still mounting is lost: paint it again
-        ui.stroke((-110, -110), 10, (6, 0))
-        try:
-            until(ui, lambda: ws.object_mask(nut).id != before.id, 20)
-            break
-        except TimeoutException:
-            if attempt == 2:
-                raise
+    ui.stroke_until(lambda: ws.object_mask(nut).id != before.id, (-110, -110), 10, (6, 0))
     painted = ws.object_mask(nut)
     assert painted.source == "user-paint" and painted.area > before.area
     assert ws.read_mask(painted)[10:30, 20:70].any() and not ws.read_mask(before)[10:30, 20:70].any()
     ui.wait_idle()
     ui.click(".st-key-om_accept_open button")
-    until(ui, lambda: ws.object_mask(nut).params.get("accepted"))
+    ui.wait_until(lambda: ws.object_mask(nut).params.get("accepted"))
     ui.screenshot("walkthrough-05-object-masks")
 
     # 6. Anomaly masks: generate from the mask bank (the imported ground truth), then draw one more.
     ui.go("anomaly_masks", "Anomaly masks")
     ui.click_button("Generate")
-    until(ui, lambda: len(anomaly_masks(ws, cls)) == 6, 120)
+    ui.wait_until(lambda: len(anomaly_masks(ws, cls)) == 6, 120)
     ui.wait_text("6 anomaly masks on 6 images")
     for item, mask in anomaly_masks(ws, cls):
         pixels, on_object = ws.read_mask(mask), ws.read_mask(ws.object_mask(item))
@@ -179,10 +153,11 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
         assert math.isclose(mask.area, (pixels > 0).mean(), abs_tol=1e-6)
     ui.screenshot("walkthrough-06-anomaly-masks-generated")
     ui.choose("am_view", "Draw")
-    draw_anomaly(ui, (-40, 0), 8, (10, 0))
+    area = metric_shown(ui)
+    ui.stroke_until(lambda: metric_shown(ui) != area, (-40, 0), 8, (10, 0))
     ui.wait_idle()
     ui.click(".st-key-am_save button")
-    until(ui, lambda: any(m.source == "drawn" for _, m in anomaly_masks(ws, cls)))
+    ui.wait_until(lambda: any(m.source == "drawn" for _, m in anomaly_masks(ws, cls)))
     (drawn_on, drawn), = [(i, m) for i, m in anomaly_masks(ws, cls) if m.source == "drawn"]
     assert drawn_on.id == normals[0].id and 0.01 < drawn.area < 0.1
     assert ws.read_mask(drawn)[128, 100:160].all()
@@ -192,9 +167,9 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     ui.go("inpaint", "Inpaint")
     ui.wait_text("7 anomaly mask(s) wait")
     ui.click(".st-key-start button")
-    until(ui, lambda: list_jobs(ws.catalog, "inpaint"), 30)
+    ui.wait_until(lambda: list_jobs(ws.catalog, "inpaint"), 30)
     [job] = list_jobs(ws.catalog, "inpaint")
-    until(ui, lambda: get_job(ws.catalog, job.id).state == "done", 120)
+    ui.wait_until(lambda: get_job(ws.catalog, job.id).state == "done", 120)
     ui.wait_text("7 of 7 done")
     synthetic = [t.anomaly for t in review.tiles(ws, cls.id)]
     assert len(synthetic) == 7 and all(ws.path(a.file).is_file() for a in synthetic)
@@ -207,20 +182,20 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     ui.wait_text(f"#{redone}")
     status = lambda item_id: ws.catalog.item(item_id).status  # noqa: E731
     ui.click(f".st-key-accept_{accepted} button")
-    until(ui, lambda: status(accepted) == "accepted")
+    ui.wait_until(lambda: status(accepted) == "accepted")
     ui.wait_idle()
     ui.click(f".st-key-reject_{rejected} button")
-    until(ui, lambda: status(rejected) == "rejected")
+    ui.wait_until(lambda: status(rejected) == "rejected")
     ui.wait_idle()
     ui.click(f".st-key-regen_{redone} button")
-    until(ui, lambda: status(redone) == "rejected")
+    ui.wait_until(lambda: status(redone) == "rejected")
     new = max(a.id for a in ws.catalog.items(cls.id, "anomaly"))
     assert status(new) == "pending" and ws.catalog.item(new).mask_id == ws.catalog.item(redone).mask_id
     ui.wait_text(f"#{new}")
     ui.screenshot("walkthrough-09-review")
     passing = {t.anomaly.id for t in review.tiles(ws, cls.id, ("pending",), flag="passed")}
     ui.click(".st-key-accept_passing button")
-    until(ui, lambda: all(status(i) == "accepted" for i in passing))
+    ui.wait_until(lambda: all(status(i) == "accepted" for i in passing))
     exported = ws.catalog.items(cls.id, "anomaly", ("accepted",))
     assert len(exported) == 2 + 1 + len(passing)
 
@@ -253,9 +228,9 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     # 10. Benchmark: run the weight-free baseline in the background and read the per-class dashboard.
     ui.go("benchmark", "Benchmark")
     ui.click(".st-key-bench_run button")
-    until(ui, lambda: ws.catalog.runs(), 30)
+    ui.wait_until(lambda: ws.catalog.runs(), 30)
     [run] = ws.catalog.runs()
-    until(ui, lambda: any(r["class_name"] == "hazelnut" for r in ws.catalog.run_metrics([run["id"]])), 180)
+    ui.wait_until(lambda: any(r["class_name"] == "hazelnut" for r in ws.catalog.run_metrics([run["id"]])), 180)
     metrics = {r["metric"]: r["value"] for r in ws.catalog.run_metrics([run["id"]])}
     assert 0.0 <= metrics["image_auroc"] <= 1.0 and 0.0 <= metrics["pixel_auroc"] <= 1.0
     ui.wait_text("One class of one run", timeout=60)

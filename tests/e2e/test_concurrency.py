@@ -1,0 +1,155 @@
+"""Two people on one workspace at once: both review, one draws masks while the other reviews, both save masks.
+
+Two headless Chromium sessions ('alice' and 'bob') drive one app on one workspace, clicking at the same
+moment where it matters. Afterwards every click is a row in `decisions` (with its reviewer), each
+tile's decisions chain from 'pending' to its final status, every mask row matches its file, and SQLite
+finds the catalog intact.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from dsaii_core.inpaint.generate import start_inpaint_job
+from dsaii_core.inpaint.review import SYNTHETIC
+from dsaii_core.jobs import run_job
+from scripts.browser import chromium
+from tests.e2e.conftest import UI
+from tests.fixtures.masked_ws import build_masked_ws
+
+
+@pytest.fixture
+def second_ui():
+    """A second, independent browser (own profile, own cookies): another person's session."""
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    driver = chromium(Path(profile))
+    yield UI(driver)
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def together(*steps) -> None:
+    """Run each session's steps in its own thread at the same time; re-raise the first failure."""
+    with ThreadPoolExecutor(len(steps)) as pool:
+        for future in [pool.submit(step) for step in steps]:
+            future.result()
+
+
+def review_page(ui: UI, url: str, reviewer: str) -> None:
+    ui.open(url + "/review")
+    ui.fill(".st-key-reviewer input", reviewer)
+    ui.select("review_status", "all")  # decided tiles stay in the grid, so anyone can change them
+    ui.wait_idle()
+
+
+def test_two_sessions_review_and_edit_masks_without_losing_anything(app_server, ui, second_ui, tmp_path):
+    ws = build_masked_ws(tmp_path / "ws", normals=6, size=128)
+    run_job(ws, start_inpaint_job(ws, ws.classes(), "classical", seed=1).id)
+    tiles = [i.id for i in ws.catalog.items(role="anomaly") if i.origin.startswith(SYNTHETIC)]
+    assert len(tiles) == 6
+    t1, t2, t3, t4, t5, t6 = tiles
+    status = lambda item_id: ws.catalog.item(item_id).status  # noqa: E731
+    url = app_server(ws.root)
+    alice, bob = ui, second_ui
+    clicks: list[tuple[int, str, str]] = []   # (tile, new status, reviewer): what each person clicked
+
+    def decide(who: UI, name: str, tile: int, decision: str, barrier: threading.Barrier | None = None) -> None:
+        """Click Accept / Reject on a tile, as a person would: then wait until the page has answered."""
+        button = f".st-key-{'accept' if decision == 'accepted' else 'reject'}_{tile} button"
+        who.wait_for(button)
+        if barrier is not None:
+            barrier.wait(timeout=60)
+        who.click(button)
+        clicks.append((tile, decision, name))
+        who.wait_until(lambda: any(d["target_id"] == tile and d["new"] == decision and d["user"] == name
+                                   for d in ws.catalog.history(limit=500)), 60)
+        who.wait_idle()
+
+    together(lambda: review_page(alice, url, "alice"), lambda: review_page(bob, url, "bob"))
+
+    # 1. Both review different tiles at the same time.
+    together(lambda: (decide(alice, "alice", t1, "accepted"), decide(alice, "alice", t2, "accepted")),
+             lambda: (decide(bob, "bob", t3, "rejected"), decide(bob, "bob", t4, "rejected")))
+    assert [status(t) for t in (t1, t2, t3, t4)] == ["accepted", "accepted", "rejected", "rejected"]
+
+    # 2. Both decide the same tile at the same moment, differently: both decisions are kept, in some order.
+    race = threading.Barrier(2)
+    together(lambda: decide(alice, "alice", t5, "accepted", race), lambda: decide(bob, "bob", t5, "rejected", race))
+
+    # 3. Alice draws anomaly masks while Bob keeps reviewing (and overrules one of Alice's decisions).
+    normals = ws.catalog.items(role="normal", statuses=("kept",))
+    masks_before = {m.id for m in ws.catalog.masks(kind="anomaly", active_only=False)}
+
+    def alice_draws() -> None:
+        alice.go("anomaly_masks", "Anomaly masks")
+        alice.choose("am_view", "Draw")
+        for start in ((-40, -30), (-40, 30)):
+            area = alice.wait_for("[data-testid='stMain'] [data-testid='stMetricValue']").text
+            alice.stroke_until(lambda: alice.wait_for(
+                "[data-testid='stMain'] [data-testid='stMetricValue']").text != area, start, 6, (10, 0))
+            alice.wait_idle()
+            saved = len(ws.catalog.masks(kind="anomaly", active_only=False))
+            alice.click(".st-key-am_save button")
+            alice.wait_until(lambda: len(ws.catalog.masks(kind="anomaly", active_only=False)) == saved + 1, 60)
+            alice.wait_idle()
+
+    together(alice_draws, lambda: (decide(bob, "bob", t6, "accepted"), decide(bob, "bob", t1, "rejected"),
+                                   decide(bob, "bob", t3, "accepted")))
+    drawn = [m for m in ws.catalog.masks(kind="anomaly", active_only=False) if m.id not in masks_before]
+    assert len(drawn) == 2 and all(m.source == "drawn" and m.item_id == normals[0].id for m in drawn)
+    assert drawn[1].replaces == drawn[0].id  # the second drawing edits the saved one (the page selects it)
+
+    # 4. Both save masks at the same moment: Alice an anomaly mask, Bob an object mask.
+    target = normals[1]
+    together(lambda: (alice.select("am_draw_item", Path(target.file).name), alice.wait_idle()),
+             lambda: (bob.go("object_masks", "Object masks"), bob.click(f".st-key-om_open_{target.id} button"),
+                      bob.wait_idle(), bob.choose("om_tool", "Paint")))
+    race = threading.Barrier(2)
+
+    def alice_saves() -> None:
+        area = alice.wait_for("[data-testid='stMain'] [data-testid='stMetricValue']").text
+        alice.stroke_until(lambda: alice.wait_for(
+            "[data-testid='stMain'] [data-testid='stMetricValue']").text != area, (-40, 0), 6, (10, 0))
+        alice.wait_idle()
+        race.wait(timeout=60)
+        alice.click(".st-key-am_save button")
+        alice.wait_until(lambda: len(ws.catalog.masks(item_id=target.id, kind="anomaly")) == 2, 60)
+
+    def bob_paints() -> None:
+        race.wait(timeout=60)  # the Object masks page saves on every stroke
+        bob.stroke_until(lambda: ws.object_mask(target) is not None, (-50, -50), 6, (10, 0))
+
+    together(alice_saves, bob_paints)
+    assert ws.object_mask(target).source == "user-paint"
+    alice.screenshot("concurrency-alice")
+    bob.screenshot("concurrency-bob")
+
+    # Every click is one decision, with its reviewer; each tile's decisions chain to its final status.
+    logged = [d for d in reversed(ws.catalog.history(limit=10_000)) if d["target"] == "item"]
+    assert sorted((d["target_id"], d["new"], d["user"]) for d in logged) == sorted(clicks)
+    assert len(clicks) == 9
+    for tile in tiles:
+        chain = [d for d in logged if d["target_id"] == tile]
+        assert chain[0]["old"] == "pending"
+        assert all(a["new"] == b["old"] for a, b in zip(chain, chain[1:])), chain
+        assert status(tile) == chain[-1]["new"]
+    assert [status(t) for t in (t1, t2, t3, t4, t6)] == ["rejected", "accepted", "accepted", "rejected", "accepted"]
+    assert {d["user"] for d in logged if d["target_id"] == t5} == {"alice", "bob"}
+
+    # Every mask row, active or replaced, has its file, of its image's size, with the area it records.
+    for mask in ws.catalog.masks(active_only=False):
+        item = ws.catalog.item(mask.item_id)
+        pixels = ws.read_mask(mask)
+        assert pixels.shape == (item.height, item.width) and set(pixels.flat) <= {0, 255}
+        assert math.isclose(mask.area, (pixels > 0).mean(), abs_tol=1e-6), mask
+    mask_log = {d["target_id"] for d in ws.catalog.history(limit=10_000) if d["target"] == "mask"}
+    assert {m.id for m in drawn} | {ws.object_mask(target).id} <= mask_log
+    assert ws.catalog.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert ws.catalog.db.execute("PRAGMA foreign_key_check").fetchall() == []

@@ -36,7 +36,7 @@ BUFFER_PER_WORKER = 2  # finished batches kept per worker while an earlier one i
 class TaskWorker:
     """A Ray actor holding one job's task; computes batch after batch."""
 
-    def __init__(self, root: str, job: Job, snapshot: bytes):
+    def __init__(self, root: str, job: Job, snapshot: list[ray.ObjectRef]):
         self.error: Exception | None = None
         try:
             if not Path(root).is_dir():
@@ -44,7 +44,7 @@ class TaskWorker:
                                  "workspace folder mounted at the same path)")
             self._folder = tempfile.TemporaryDirectory(prefix="dsaii-ray-")
             copy = Path(self._folder.name) / DB_NAME
-            copy.write_bytes(snapshot)
+            copy.write_bytes(ray.get(snapshot[0]))
             self.task = load_task(Workspace(Path(root), Catalog(copy)), job)
         except Exception as exc:  # reported by ready(), where the driver sees the original exception
             self.error = exc
@@ -102,7 +102,9 @@ class RayExecutor:
     def _spawn(self, root: str, job: Job):
         actor_class = ray.remote(TaskWorker).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
                                                      max_restarts=RESTARTS, max_task_retries=RESTARTS)
-        return actor_class.remote(root, job, self._snapshot)
+        # The catalog copy goes inside a list: Ray then leaves it to the actor to fetch (again after a restart:
+        # the driver keeps it alive) instead of pinning it as a constructor argument.
+        return actor_class.remote(root, job, [self._snapshot])
 
     @staticmethod
     def _ready(actors: list) -> list[int]:

@@ -4,15 +4,17 @@ a worker killed mid-job, cancellation and resume, and the CLI flags."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import ray
 
 from dsaii_core.inpaint.generate import start_inpaint_job
-from dsaii_core.jobs import get_job, prepare_resume, request_cancel, run_job
+from dsaii_core.jobs import ExecutorChoice, get_job, prepare_resume, request_cancel, run_job, start_worker
 from dsaii_core.masks.anomaly import class_params
 from dsaii_core.masks.anomaly_job import generate_with
 from dsaii_core.ray_executor import RayExecutor
@@ -110,3 +112,55 @@ def test_the_cli_runs_anomaly_masks_on_a_given_cluster(tmp_path, cluster):
         assert done.returncode == 0, done.stderr
         assert "hazelnut: 6 anomaly masks written" in done.stdout
     assert anomaly_files(Workspace.open(remote.root)) == anomaly_files(Workspace.open(local.root))
+
+
+def test_object_masks_with_a_tiny_sam_on_ray_are_the_local_ones(tiny_ws, tmp_path, executor):
+    from dsaii_core.masks.object_job import load_backend, make_candidates
+    from dsaii_core.masks.objects import ObjectMaskParams, generate_for_class
+    from dsaii_core.masks.sam import AutoParams, SamConfig
+    from tests.fixtures.tiny_sam import tiny_sam_checkpoint
+    from tests.masks.test_object_job import object_files
+    shutil.copytree(tiny_ws.root, tmp_path / "ray")
+    local, remote = tiny_ws, Workspace.open(tmp_path / "ray")
+    config = SamConfig(tiny_sam_checkpoint(tmp_path / "sam_tiny.pth"), "tiny")
+    params = ObjectMaskParams(method="sam", sam=AutoParams(points_per_side=2))
+    for ws, runner in ((local, None), (remote, executor)):
+        assert make_candidates(ws, ws.classes(), params, config, runner).state == "done"
+        backend = load_backend(config, ws.cache_dir / "sam")
+        computed = backend.predictor.computed
+        assert generate_for_class(ws, ws.get_class("hazelnut"), params, backend).written == 3
+        assert backend.predictor.computed == computed  # every candidate came from the job's cache
+    assert object_files(remote) == object_files(local) and {m[2].split(":")[0] for m in object_files(local)} == {"sam"}
+
+
+def test_a_bench_run_on_ray_scores_and_maps_like_a_local_one(tmp_path, executor):
+    from dsaii_core.bench.detectors import DetectorSpec
+    from dsaii_core.bench.runs import load_report, run_detector
+    from tests.fixtures.bench_data import build_bench_workspace
+    template = build_bench_workspace(tmp_path / "template")
+    reports, maps = [], []
+    for name, runner in (("local", None), ("ray", executor)):
+        shutil.copytree(template, tmp_path / name)
+        report = run_detector(tmp_path / name, DetectorSpec("baseline", seed=1), shots=3, executor=runner)
+        ws = Workspace.open(tmp_path / name)
+        reports.append([(c.name, c.metrics) for c in load_report(ws, report.run_id).classes])
+        folder = ws.path(ws.catalog.runs()[0]["maps_dir"])
+        maps.append({p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.npy"))})
+    assert maps[0] == maps[1] and len(maps[0]) > 4
+    # Ray runs a one-CPU worker's torch on one thread: a metric's float sums may differ in the last bits.
+    assert [name for name, _ in reports[1]] == [name for name, _ in reports[0]] == ["hazelnut", "transistor"]
+    for (_, got), (_, want) in zip(reports[1], reports[0]):
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+def test_the_app_worker_runs_on_the_cluster_the_workspace_names(tmp_path, cluster):
+    local, remote = build_masked_ws(tmp_path / "local"), build_masked_ws(tmp_path / "ray")
+    inpaint(local)
+    ExecutorChoice("ray", cluster, workers=1).save(remote.catalog)
+    job = start_inpaint_job(remote, remote.classes(), "classical", seed=3)
+    start_worker(remote, job.id)
+    deadline = time.time() + 120
+    while get_job(remote.catalog, job.id).state not in ("done", "failed", "interrupted") and time.time() < deadline:
+        time.sleep(0.2)
+    assert get_job(remote.catalog, job.id).state == "done", (remote.cache_dir / "jobs" / f"{job.id}.log").read_text()
+    assert anomalies(remote) == anomalies(local)

@@ -6,7 +6,7 @@ are open (`workspace_path`, `class_name`), so tests can set them directly.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import os
 import threading
 from contextlib import contextmanager
@@ -19,10 +19,12 @@ import streamlit as st
 from dsaii_core import imageio
 from dsaii_core.catalog import ImageClass
 from dsaii_core.errors import DsaiiError
+from dsaii_core.jobs import EXECUTORS, ExecutorChoice
 from dsaii_core.stats import class_stats
 from dsaii_core.workspace import Workspace
 
 DEFAULT_WORKSPACE = Path(os.environ.get("DSAII_WORKSPACE", "workspaces/demo"))
+EXECUTOR_LABELS = {"local": "this machine", "ray": "a Ray cluster"}
 
 
 @st.cache_resource(show_spinner=False)
@@ -96,6 +98,7 @@ def sidebar() -> None:
             st.session_state.pop("class_name", None)
         with user_errors():
             ws = current_workspace()
+            executor_settings(ws)
             stats = class_stats(ws)
             if not stats:
                 st.caption("No classes yet.")
@@ -112,6 +115,29 @@ def sidebar() -> None:
             cols[1].metric("Masks", chosen.anomaly_mask)
             cols[2].metric("Accepted", chosen.accepted)
             st.caption(f"{len(stats)} classes · {sum(s.normal for s in stats)} normal images")
+
+
+def executor_settings(ws: Workspace) -> None:
+    """A collapsed expander choosing where the workspace's background jobs run: this machine or a Ray cluster."""
+    choice = ExecutorChoice.resolve(ws.catalog)
+    with st.expander(f"Jobs run on {EXECUTOR_LABELS[choice.kind]}"):
+        kind = st.radio("Executor", EXECUTORS, index=EXECUTORS.index(choice.kind), format_func=EXECUTOR_LABELS.get,
+                        key="executor_kind", help="Inpainting and benchmark jobs started from now on run there.")
+        local = kind == "local"
+        address = st.text_input("Ray address", value=choice.ray_address or "", key="ray_address", disabled=local,
+                                help="auto: the cluster this machine joined with `ray start`; empty: start a "
+                                     "cluster on this machine. Every node needs the workspace folder at this path.")
+        gpus = st.number_input("GPUs per worker", 0.0, 64.0, float(choice.num_gpus), 0.25, key="ray_num_gpus",
+                               disabled=local, help="0 on CPU nodes; 0.5 puts two workers on each GPU.")
+        workers = st.number_input("Workers (0: as many as fit)", 0, 100_000, choice.workers or 0, key="ray_workers",
+                                  disabled=local)
+        if not local and importlib.util.find_spec("ray") is None:
+            st.warning("Ray is not installed here: `pip install -r requirements-ray.txt`.")
+        if st.button("Save", key="save_executor"):
+            with user_errors():
+                ExecutorChoice(kind, address.strip() or None, float(gpus), int(workers) or None).save(ws.catalog)
+                st.toast(f"New jobs run on {EXECUTOR_LABELS[kind]}")
+                st.rerun()  # the expander's label shows the saved choice
 
 
 def image_grid(images: Sequence[np.ndarray | Path], captions: Sequence[str] | None = None,

@@ -19,6 +19,7 @@ COLUMNS = 4
 PER_PAGE = 12
 THUMB = 256
 CANVAS_WIDTH = 640
+MIN_CANVAS_WIDTH = 256  # small images are shown larger, so strokes can be placed (mapped back to the image)
 VIEWS = ("Generate", "Draw", "Mask bank")
 NEW_MASK = 0  # mask ids start at 1; None would show as an empty choice
 
@@ -195,7 +196,7 @@ def draw_view() -> None:
                                      "circle": "circle", "polygon": "polygon (click the first point to close)"}.get)
     brush = t3.slider("Brush size", 1, 80, 20, key="am_brush")
     colour = css_colour(ADD_COLOUR if tool == "Paint" else ERASE_COLOUR)
-    width = min(CANVAS_WIDTH, item.width)
+    width = min(CANVAS_WIDTH, max(MIN_CANVAS_WIDTH, item.width))
     height = max(1, round(item.height * width / item.width))
     background = image if base is None else overlay_mask(image, base, opacity=0.45, outline_px=1)
     nonce = st.session_state.get("am_canvas_nonce", 0)

@@ -94,7 +94,12 @@ def grid() -> None:
     st.caption(f"{page.total} images · {page.groups} near-duplicate groups ({page.duplicates} extra copies) · "
                f"page {page.page + 1} of {page.pages}")
     if not page.items:
-        st.info("No images match these filters. Crawl for candidates on the **Collect** page.")
+        decided = {s: n for s, n in facets.statuses.items() if s != "candidate"}
+        if statuses == ["candidate"] and decided and not facets.statuses.get("candidate"):
+            st.success(f"Nothing left to decide: {', '.join(f'{n} {s}' for s, n in decided.items())}. "
+                       "Next: **Object masks** (or pick *kept* / *dropped* under Status to revisit them).")
+        else:
+            st.info("No images match these filters. Crawl for candidates on the **Collect** page.")
         return
     columns = st.columns(COLUMNS)
     for index, view in enumerate(page.items):

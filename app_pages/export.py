@@ -30,7 +30,7 @@ if st.button("Export", type="primary"):
         bar = st.progress(0.0)
         report = export_workspace(ws, Path(out).expanduser(), layout, seed=int(seed), test_ratio=test_ratio,
                                   progress=bar.progress)
-        status.update(label=report.summary(), state="complete")
+        status.update(label="Export finished", state="complete")  # the summary follows below
         st.session_state["export_report"] = report
 
 report = st.session_state.get("export_report")

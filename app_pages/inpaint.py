@@ -99,6 +99,11 @@ def resume(job_id: int) -> None:
 @st.fragment(run_every=2)
 def job_panel() -> None:
     recent = jobs.list_jobs(ws.catalog, "inpaint", limit=5)
+    active = {j.id for j in recent if j.active}
+    ended = st.session_state.get("inpaint_active", set()) - active
+    st.session_state["inpaint_active"] = active
+    if ended:
+        st.rerun()  # a job ended: redraw the page, so the count of masks waiting above is current again
     if not recent:
         return
     st.subheader("Jobs")

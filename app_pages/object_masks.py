@@ -18,6 +18,7 @@ from app_pages._ui import cached_thumbnail, current_workspace, require_class, us
 COLUMNS = 4
 THUMB = 256
 CANVAS_WIDTH = 640
+MIN_CANVAS_WIDTH = 256  # small images are shown larger, so strokes can be placed (mapped back to the image)
 POSITIVE, NEGATIVE, BOX = "#00c853", "#ff1744", "#2979ff"
 TOOLS = ("Candidates", "Click", "Paint")
 
@@ -201,7 +202,7 @@ def candidates_tool(item, backend, opacity: float) -> None:
 
 
 def canvas_size(item) -> tuple[int, int, float]:
-    width = min(CANVAS_WIDTH, item.width)
+    width = min(CANVAS_WIDTH, max(MIN_CANVAS_WIDTH, item.width))
     return width, max(1, round(item.height * width / item.width)), item.width / width
 
 

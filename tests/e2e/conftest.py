@@ -108,10 +108,22 @@ class UI:
         return WebDriverWait(self.driver, timeout, poll_frequency=0.2).until(lambda d: condition())
 
     def select(self, key: str, option: str, timeout: float = 60) -> None:
-        """Pick `option` in the selectbox with widget key `key`."""
-        self.click(f".st-key-{key} input", timeout)
-        xpath = f"//*[@role='option'][normalize-space(.)='{option}']"
-        WebDriverWait(self.driver, timeout).until(EC.element_to_be_clickable((By.XPATH, xpath))).click()
+        """Pick `option` in the selectbox with widget key `key` (again if a rerun closed its list meanwhile)."""
+        field, xpath = f".st-key-{key} input", f"//*[@role='option'][normalize-space(.)='{option}']"
+
+        def attempt(driver) -> bool:
+            try:
+                if driver.find_element(By.CSS_SELECTOR, field).get_attribute("value") == option:
+                    return True
+                element = driver.find_element(By.CSS_SELECTOR, field)
+                driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)  # not under the header
+                element.click()
+                WebDriverWait(driver, 5).until(EC.element_to_be_clickable((By.XPATH, xpath))).click()
+            except (StaleElementReferenceException, NoSuchElementException, ElementClickInterceptedException,
+                    ElementNotInteractableException, TimeoutException):
+                pass
+            return False
+        WebDriverWait(self.driver, timeout, poll_frequency=1).until(attempt)
         self.wait_idle()
 
     def fill(self, css: str, text: str) -> None:

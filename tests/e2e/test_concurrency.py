@@ -50,6 +50,15 @@ def review_page(ui: UI, url: str, reviewer: str) -> None:
 
 
 def test_two_sessions_review_and_edit_masks_without_losing_anything(app_server, ui, second_ui, tmp_path):
+    try:
+        two_sessions(app_server, ui, second_ui, tmp_path)
+    except Exception:
+        ui.screenshot("concurrency-failed-alice")  # where each session stood, for the person reading the failure
+        second_ui.screenshot("concurrency-failed-bob")
+        raise
+
+
+def two_sessions(app_server, ui: UI, second_ui: UI, tmp_path: Path) -> None:
     ws = build_masked_ws(tmp_path / "ws", normals=6, size=128)
     run_job(ws, start_inpaint_job(ws, ws.classes(), "classical", seed=1).id)
     tiles = [i.id for i in ws.catalog.items(role="anomaly") if i.origin.startswith(SYNTHETIC)]

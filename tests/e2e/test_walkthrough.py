@@ -53,6 +53,12 @@ def upload(ui, index: int, path: Path) -> None:
                 raise
 
 
+def show_last_message(ui) -> None:
+    """Scroll the page's last message box into view (for the screenshot)."""
+    boxes = ui.driver.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] [data-testid='stAlert']")
+    ui.driver.execute_script("arguments[0].scrollIntoView({block: 'end'});", boxes[-1])
+
+
 def metric_shown(ui) -> str:
     return ui.wait_for("[data-testid='stMain'] [data-testid='stMetricValue']").text
 
@@ -90,6 +96,7 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     real = ws.catalog.items(cls.id, "anomaly", ("accepted",))
     assert sorted(a.defect for a in real) == ["crack", "hole"] and all(a.mask_id for a in real)
     assert len(ws.catalog.bank_masks()) == 2
+    show_last_message(ui)
     ui.screenshot("walkthrough-02-collect-import")
 
     # 3. Collect: crawl the fake search API for more hazelnut pictures, ranked against a reference.
@@ -104,6 +111,7 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     candidates = ws.catalog.items(cls.id, "normal", ("candidate",))
     assert len(candidates) == 3
     assert all(ws.catalog.provenance(c.id).get("license") for c in candidates)
+    show_last_message(ui)
     ui.screenshot("walkthrough-03-collect-crawl")
 
     # 4. Curate: keep one candidate, drop the rest of the page.
@@ -114,7 +122,7 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     ui.wait_text("2 images")
     ui.screenshot("walkthrough-04-curate")
     ui.click(".st-key-curate_drop_page button")
-    ui.wait_text("0 images")
+    ui.wait_text("Nothing left to decide: 2 dropped, 6 kept")
     statuses = sorted(ws.catalog.item(c.id).status for c in candidates)
     assert statuses == ["dropped", "dropped", "kept"] and ws.catalog.item(first).status == "kept"
     normals = ws.catalog.items(cls.id, "normal", ("kept",))

@@ -2,8 +2,9 @@
 
 Each actor rebuilds the task from (workspace folder, job) through the same factory as a local run,
 so a model is loaded once per worker, not per item. It reads the catalog from a private copy of
-the catalog as it was when the job started (SQLite must not be shared between machines) and the
-images from the workspace folder, which every node mounts at the same path. Actors compute and
+the catalog as it was when the job started (SQLite must not be shared between machines: the driver
+leaves a snapshot in the workspace cache, each worker copies it to its own disk) and the images
+from the workspace folder, which every node mounts at the same path. Actors compute and
 return their outputs; the driver alone commits them, in the order the batches were made, so the
 catalog, the file names and the bytes come out as a local run's do.
 
@@ -15,8 +16,10 @@ actor takes its place. An error the task's code raises fails the job, as it does
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
+import uuid
 from collections import deque
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -24,6 +27,7 @@ from typing import Iterable, Iterator
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
+from dsaii_core.atomic import atomic_write_bytes
 from dsaii_core.catalog import Catalog
 from dsaii_core.errors import DsaiiError
 from dsaii_core.jobs import Batch, Job, Task, load_task
@@ -36,7 +40,7 @@ BUFFER_PER_WORKER = 2  # finished batches kept per worker while an earlier one i
 class TaskWorker:
     """A Ray actor holding one job's task; computes batch after batch."""
 
-    def __init__(self, root: str, job: Job, snapshot: list[ray.ObjectRef]):
+    def __init__(self, root: str, job: Job, snapshot: str):
         self.error: Exception | None = None
         try:
             if not Path(root).is_dir():
@@ -44,7 +48,7 @@ class TaskWorker:
                                  "workspace folder mounted at the same path)")
             self._folder = tempfile.TemporaryDirectory(prefix="dsaii-ray-")
             copy = Path(self._folder.name) / DB_NAME
-            copy.write_bytes(ray.get(snapshot[0]))
+            shutil.copyfile(snapshot, copy)
             self.task = load_task(Workspace(Path(root), Catalog(copy)), job)
         except Exception as exc:  # reported by ready(), where the driver sees the original exception
             self.error = exc
@@ -73,7 +77,7 @@ class RayExecutor:
         self.pids: list[int] = []
         self._connected_here = False
         self._job_id: int | None = None
-        self._snapshot = None
+        self._snapshot: Path | None = None
         self._actors: list = []
 
     # -- the cluster ---------------------------------------------------------------------------
@@ -102,9 +106,7 @@ class RayExecutor:
     def _spawn(self, root: str, job: Job):
         actor_class = ray.remote(TaskWorker).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
                                                      max_restarts=RESTARTS, max_task_retries=RESTARTS)
-        # The catalog copy goes inside a list: Ray then leaves it to the actor to fetch (again after a restart:
-        # the driver keeps it alive) instead of pinning it as a constructor argument.
-        return actor_class.remote(root, job, [self._snapshot])
+        return actor_class.remote(root, job, str(self._snapshot))
 
     @staticmethod
     def _ready(actors: list) -> list[int]:
@@ -116,7 +118,8 @@ class RayExecutor:
     def _workers(self, ws: Workspace, job: Job, count: int) -> list:
         if self._job_id != job.id:
             self._release()
-            self._snapshot = ray.put(ws.catalog.db.serialize())
+            self._snapshot = ws.cache_dir / "ray" / f"catalog-job{job.id}-{uuid.uuid4().hex[:8]}.sqlite"
+            atomic_write_bytes(self._snapshot, ws.catalog.db.serialize())
             self._job_id = job.id
         new = [self._spawn(str(ws.root), job) for _ in range(count - len(self._actors))]
         self._actors += new
@@ -131,8 +134,10 @@ class RayExecutor:
         return self._actors[index]
 
     def _release(self) -> None:
-        for actor in self._actors:
+        for actor in self._actors if ray.is_initialized() else ():
             ray.kill(actor)
+        if self._snapshot is not None:
+            self._snapshot.unlink(missing_ok=True)
         self._actors, self.pids, self._job_id, self._snapshot = [], [], None, None
 
     # -- the executor --------------------------------------------------------------------------
@@ -180,9 +185,8 @@ class RayExecutor:
             return [error] * size, True
 
     def close(self) -> None:
-        """Stop the workers (and the local cluster this executor started)."""
-        if ray.is_initialized():
-            self._release()
-            if self._connected_here:
-                ray.shutdown()
+        """Stop the workers, remove the catalog snapshot (and stop the local cluster this executor started)."""
+        self._release()
+        if self._connected_here and ray.is_initialized():
+            ray.shutdown()
         self._connected_here = False

@@ -57,6 +57,9 @@ def test_inpainting_on_ray_writes_the_bytes_a_local_run_writes(tmp_path, executo
     assert (job.state, job.done) == ("done", 6)
     assert anomalies(remote) == anomalies(local) and len(anomalies(local)) == 6
     assert len(set(executor.pids)) == 2 and os.getpid() not in executor.pids
+    assert len(list((remote.cache_dir / "ray").glob("catalog-*.sqlite"))) == 1  # the workers' catalog snapshot
+    executor.close()
+    assert not list((remote.cache_dir / "ray").glob("catalog-*.sqlite"))
 
 
 def test_anomaly_masks_on_ray_are_the_local_ones(tmp_path, executor):

@@ -298,7 +298,8 @@ def detail(item_id: int, backend, opacity: float) -> None:
         b2.button("Undo", key="om_undo_open", icon=":material/undo:", on_click=undo, width="stretch")
         d1, d2 = st.columns(2)
         d1.button("Accept", key="om_accept_open", type="primary", icon=":material/check:", on_click=accept,
-                  args=(item.id,), disabled=current is None, width="stretch")
+                  args=(item.id,), disabled=current is None or bool(current.params.get("accepted")),
+                  width="stretch")
         if d2.button("Close", key="om_close", icon=":material/close:", width="stretch"):
             st.session_state.pop("om_item", None)
             st.rerun()

@@ -144,9 +144,14 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     painted = ws.object_mask(nut)
     assert painted.source == "user-paint" and painted.area > before.area
     assert ws.read_mask(painted)[10:30, 20:70].any() and not ws.read_mask(before)[10:30, 20:70].any()
+    assert painted.params.get("accepted")  # a fix by hand counts as checked
+    other = normals[1]
+    assert not ws.object_mask(other).params.get("accepted")
     ui.wait_idle()
-    ui.click(".st-key-om_accept_open button")
-    ui.wait_until(lambda: ws.object_mask(nut).params.get("accepted"))
+    ui.click(f".st-key-om_accept_{other.id} button")  # a generated mask that looks right: accept it as it is
+    ui.wait_until(lambda: ws.object_mask(other).params.get("accepted"))
+    assert ws.object_mask(other).params["accepted_from"] == ws.object_mask(other).replaces
+    ui.wait_text("2 checked")
     ui.screenshot("walkthrough-05-object-masks")
 
     # 6. Anomaly masks: generate from the mask bank (the imported ground truth), then draw one more.
@@ -179,9 +184,12 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     [job] = list_jobs(ws.catalog, "inpaint")
     ui.wait_until(lambda: get_job(ws.catalog, job.id).state == "done", 120)
     ui.wait_text("7 of 7 done")
+    ui.wait_text("0 anomaly mask(s) wait")  # the page redraws when the job ends
     synthetic = [t.anomaly for t in review.tiles(ws, cls.id)]
     assert len(synthetic) == 7 and all(ws.path(a.file).is_file() for a in synthetic)
     assert {a.mask_id for a in synthetic} == {m.id for _, m in anomaly_masks(ws, cls)}
+    ui.driver.execute_script("arguments[0].scrollIntoView({block: 'end'});",
+                             ui.driver.find_elements(By.CSS_SELECTOR, "[data-testid='stProgress']")[-1])
     ui.screenshot("walkthrough-08-inpaint")
 
     # 8. Review: accept one, reject one, regenerate one, then accept everything that passed QC.

@@ -14,7 +14,8 @@ import pytest
 import ray
 
 from dsaii_core.inpaint.generate import start_inpaint_job
-from dsaii_core.jobs import ExecutorChoice, get_job, prepare_resume, request_cancel, run_job, start_worker
+from dsaii_core.jobs import (ExecutorChoice, get_job, item_seed, prepare_resume, request_cancel, run_job,
+                             start_worker)
 from dsaii_core.masks.anomaly import class_params
 from dsaii_core.masks.anomaly_job import generate_with
 from dsaii_core.ray_executor import RayExecutor
@@ -167,3 +168,24 @@ def test_the_app_worker_runs_on_the_cluster_the_workspace_names(tmp_path, cluste
         time.sleep(0.2)
     assert get_job(remote.catalog, job.id).state == "done", (remote.cache_dir / "jobs" / f"{job.id}.log").read_text()
     assert anomalies(remote) == anomalies(local)
+
+
+def test_a_worker_that_keeps_dying_costs_its_items_one_attempt_and_is_replaced(tmp_path, executor, monkeypatch):
+    monkeypatch.setattr("dsaii_core.ray_executor.RESTARTS", 0)  # no restart: the first death is final
+    ws = build_masked_ws(tmp_path / "ray", normals=8)
+    killed = []
+
+    def kill_a_worker(fraction: float) -> None:
+        if 0 < fraction < 1 and not killed:
+            killed.append(executor.pids[0])
+            os.kill(killed[0], signal.SIGKILL)
+
+    job = inpaint(ws, executor, kill_a_worker)
+    assert killed and (job.state, job.done, job.failed) == ("done", 8, 0)
+    retried = {r["key"] for r in ws.catalog.db.execute("SELECT key FROM job_items WHERE job_id = ? AND attempts = 1",
+                                                       (job.id,))}
+    assert len(retried) == 1  # the batch the dead worker had
+    assert {str(i.mask_id) for i in ws.catalog.items(role="anomaly")
+            if i.origin.startswith("inpaint:") and i.seed != item_seed(3, str(i.mask_id))} \
+        == retried  # retried items got their next seed, as a failed attempt does locally
+    assert killed[0] not in executor.pids and len(executor.pids) == 2

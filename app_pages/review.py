@@ -21,8 +21,16 @@ cls = current_class()
 if cls is None:
     st.info("This workspace has no classes yet. Import images on the **Collect** page.")
     st.stop()
-user = st.sidebar.text_input("Reviewer", value=st.session_state.get("reviewer") or getpass.getuser(), key="reviewer",
-                             help="Saved with every decision.")
+
+
+def remember_reviewer() -> None:
+    """Keep the name in a plain session key: a widget's own state is dropped when the user visits another page."""
+    st.session_state["reviewer"] = st.session_state["reviewer_field"].strip()
+
+
+user = st.sidebar.text_input("Reviewer", value=st.session_state.get("reviewer") or getpass.getuser(),
+                             key="reviewer_field", on_change=remember_reviewer,
+                             help="Saved with every decision (and with masks fixed by hand).") or getpass.getuser()
 
 names = [c.name for c in ws.catalog.classes()]
 cols = st.columns([2, 1, 1, 1, 1])
@@ -71,8 +79,10 @@ if running:
     actions[2].caption(f"⏳ {len(running)} inpaint job(s) running: new results appear here when they land")
 
 
-@st.fragment
+@st.fragment(run_every=2 if running else None)  # while inpainting, new results show up as they land
 def grid() -> None:
+    if running and not any(j.active for j in list_jobs(ws.catalog, "inpaint", limit=5)):
+        st.rerun()  # the jobs ended: redraw the whole page (no stale caption, no more polling)
     if "review_error" in st.session_state:
         st.error(st.session_state.pop("review_error"))
     if "review_toast" in st.session_state:

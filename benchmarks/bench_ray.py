@@ -6,7 +6,7 @@
 
 Two job kinds with the weight-free code paths: inpainting (classical backend: transplant a real
 crack into an elliptical mask, with QC) and anomaly masks (the reference gen_mask rule on the
-demo's MVTec ground-truth bank, 4 per image). Each run starts from a copy of the same workspace;
+demo's MVTec ground-truth bank, 5 per image). Each run starts from a copy of the same workspace;
 wall time covers the whole `run_job` including the workers' start (actor processes, task built
 once per worker); "steady" counts from the first committed batch on. Configurations alternate
 within each round and the best round is kept (the machine may be shared). Every Ray run is
@@ -105,7 +105,7 @@ def main() -> None:
           f"{args.n} images at {args.side}²")
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as scratch:
         template = build_template(Path(scratch) / "template", args.n, args.side)
-        for kind, label in (("inpaint", "inpaint, classical backend"), ("anomaly", "anomaly masks, bank, 4 per image")):
+        for kind, label in (("inpaint", "inpaint, classical backend"), ("anomaly", "anomaly masks, bank, 5 per image")):
             print(f"\n{label} (best of {args.rounds} rounds, configurations interleaved)")
             print(f"{'executor':<16}{'wall s':>8}{'items/s':>9}{'steady/s':>10}{'vs local':>10}  same bytes")
             best: dict[int, tuple] = {}

@@ -44,7 +44,7 @@ def together(*steps) -> None:
 
 def review_page(ui: UI, url: str, reviewer: str) -> None:
     ui.open(url + "/review")
-    ui.fill(".st-key-reviewer input", reviewer)
+    ui.fill(".st-key-reviewer_field input", reviewer)
     ui.select("review_status", "all")  # decided tiles stay in the grid, so anyone can change them
     ui.wait_idle()
 
@@ -138,12 +138,25 @@ def two_sessions(app_server, ui: UI, second_ui: UI, tmp_path: Path) -> None:
     together(alice_saves, bob_paints)
     assert ws.object_mask(target).source == "user-paint"
     alice.screenshot("concurrency-alice")
+
+    # 5. A job inpaints Alice's two new masks (and the pairs whose result was rejected) while Bob sits on
+    # Review: the results reach his grid without a click, and he accepts one.
+    job = start_inpaint_job(ws, ws.classes(), "classical", seed=3)
+    assert job.total == 2 + sum(status(t) == "rejected" for t in tiles)  # a rejected result's pair waits again
+    bob.go("review", "Review")
+    bob.wait_text("inpaint job(s) running")
+    run_job(ws, job.id)  # the job's worker: here, so it runs only once Bob's page is watching
+    fresh = [i.id for i in ws.catalog.items(role="anomaly") if i.origin.startswith(SYNTHETIC) and i.id not in tiles]
+    assert len(fresh) == job.total
+    for tile in fresh:
+        bob.wait_text(f"#{tile}", timeout=30)
+    decide(bob, "bob", fresh[0], "accepted")
     bob.screenshot("concurrency-bob")
 
     # Every click is one decision, with its reviewer; each tile's decisions chain to its final status.
     logged = [d for d in reversed(ws.catalog.history(limit=10_000)) if d["target"] == "item"]
     assert sorted((d["target_id"], d["new"], d["user"]) for d in logged) == sorted(clicks)
-    assert len(clicks) == 9
+    assert len(clicks) == 10
     for tile in tiles:
         chain = [d for d in logged if d["target_id"] == tile]
         assert chain[0]["old"] == "pending"

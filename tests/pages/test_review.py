@@ -54,6 +54,16 @@ def test_accept_and_reject_are_saved_at_once_with_the_reviewer(ws):
     assert ws.catalog.item(second).status == "pending"
 
 
+def test_the_reviewer_name_outlives_the_widget(ws):
+    """Streamlit drops a widget's state when the user opens another page: the name is kept in a plain key."""
+    at = page(ws)
+    at.sidebar.text_input(key="reviewer_field").set_value("bob").run()
+    assert at.session_state["reviewer"] == "bob"
+    first = synthetic(ws, "pending")[0]
+    at.button(key=f"accept_{first}").click().run()
+    assert ws.catalog.history(limit=1)[0]["user"] == "bob"
+
+
 def test_regenerate_replaces_a_tile_with_a_new_result(ws):
     at = page(ws)
     old = synthetic(ws, "pending")[0]

@@ -94,6 +94,20 @@ def read_image(source: Path | bytes, name: str | None = None, *, limit: int | No
     return to_rgb_array(_open(source, name, limit))
 
 
+def read_gray(source: Path | bytes, name: str | None = None, *, limit: int | None = None) -> np.ndarray:
+    """Decode a single-channel image at its own depth: uint8, uint16, int32 or float32 (colour: brightest channel).
+
+    For score maps, where squeezing 16-bit or float values into 8 bits would tie thousands of scores.
+    """
+    name = name or (str(source) if not isinstance(source, bytes) else "image")
+    image = _open(source, name, limit)
+    if image.mode.startswith("I;16"):
+        return np.asarray(image).astype(np.uint16)  # native byte order whatever the file's (I;16B is big-endian)
+    if image.mode in ("I", "F", "L"):
+        return np.asarray(image).copy()
+    return to_rgb_array(image).max(axis=2)
+
+
 def binarize(mask: np.ndarray) -> np.ndarray:
     """0/255 uint8 from any mask array: bool, 0/1, 0/255 or soft; threshold at half range."""
     mask = np.asarray(mask)

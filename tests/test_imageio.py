@@ -69,6 +69,19 @@ def test_16_bit_png_is_scaled_to_8_bit():
     assert out[:, :, 0].tolist() == [[0, 255], [128, 1]]
 
 
+def test_read_gray_keeps_the_depth_of_16_bit_and_float_maps(tmp_path):
+    values = np.array([[0, 65535], [256, 257]], dtype=np.uint16)  # 256 and 257 are one 8-bit level
+    assert imageio.read_gray(png_bytes(Image.fromarray(values)), "16.png").tolist() == values.tolist()
+    floats = np.array([[0.25, 1e-6], [3.5, -2.0]], dtype=np.float32)
+    Image.fromarray(floats).save(tmp_path / "map.tiff")
+    assert np.array_equal(imageio.read_gray(tmp_path / "map.tiff"), floats)
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    rgb[0, 0] = (10, 200, 30)
+    assert imageio.read_gray(png_bytes(Image.fromarray(rgb)), "rgb.png")[0, 0] == 200
+    with pytest.raises(DsaiiError, match="map.png: empty file"):
+        imageio.read_gray(b"", "map.png")
+
+
 def test_cmyk_jpeg_becomes_rgb():
     out = imageio.read_image(jpeg_bytes(Image.new("CMYK", (8, 8), (0, 255, 255, 0))), "cmyk.jpg")
     assert out.shape == (8, 8, 3)

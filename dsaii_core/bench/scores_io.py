@@ -104,7 +104,7 @@ def read_map(path: Path) -> np.ndarray:
                     raise DsaiiError(f"{path}: {shape} is over the pixel limit")
                 array = tiff.asarray()
         else:
-            array = imageio.read_image(path).max(axis=2)
+            array = imageio.read_gray(path)
     except DsaiiError:
         raise
     except Exception as exc:   # noqa: BLE001 - whatever the file is, it is not a map we can read

@@ -65,6 +65,20 @@ def test_png_maps_in_nested_folders(bench_ws, tmp_path):
     assert all(r.metrics["pixel_auroc"] > 0.9 for r in report.classes)
 
 
+def test_16_bit_png_maps_keep_their_ranking(bench_ws, tmp_path):
+    """Scores 1/65535 apart stay apart: read as 8 bits they would tie and the pixel AUROC would change."""
+    from PIL import Image
+
+    def write(class_dir, key, array):
+        (class_dir / key).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.rint(array / 2 * 65535).astype(np.uint16)).save(class_dir / f"{key}.png")
+    maps = synthetic_maps(bench_ws, tmp_path / "maps", write)
+    report = import_run(bench_ws.root, tmp_path / "maps", "png16")
+    for result in report.classes:
+        for key, score in result.scores.items():
+            assert score == np.rint(maps[(result.name, key)].max() / 2 * 65535)
+
+
 @pytest.fixture
 def npy_maps(bench_ws, tmp_path):
     def write(class_dir, key, array):

@@ -161,11 +161,13 @@ def _import_one(ws: Workspace, cls: ImageClass, job: _Job, report: ImportReport,
         if job.mask is None:
             raise DsaiiError(f"{job.name}: anomaly image without a ground-truth mask")
         mask = imageio.read_mask(job.mask, job.mask.name, shape=image.shape[:2])
-        result = ws.add_image(cls, image, role="anomaly", status="accepted", origin="import", sha256=sha,
-                              defect=job.defect)
+        with ws.catalog.transaction():  # an anomaly lands with its mask or not at all (a crash in between)
+            result = ws.add_image(cls, image, role="anomaly", status="accepted", origin="import", sha256=sha,
+                                  defect=job.defect)
+            if result.item is not None:
+                row = ws.add_mask(result.item, mask, kind="anomaly", source="ground_truth")
+                ws.catalog.set_item_fields(result.item.id, mask_id=row.id)
         if result.item is not None:
-            row = ws.add_mask(result.item, mask, kind="anomaly", source="ground_truth")
-            ws.catalog.set_item_fields(result.item.id, mask_id=row.id)
             report.anomalies += 1
             if ws.add_bank_mask(mask, source=f"{cls.name}/{job.defect}", license=license, defect=job.defect):
                 report.bank_masks += 1

@@ -49,6 +49,20 @@ def test_mvtec_root_gives_normals_real_anomalies_with_masks_and_bank(ws):
     assert len(ws.catalog.bank_masks()) == 8 == report.bank_masks
 
 
+def test_a_crash_between_an_anomaly_and_its_mask_leaves_neither(ws, monkeypatch):
+    """Otherwise the anomaly would stay maskless: export skips it and re-import sees its sha256 as known."""
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # what a kill or Ctrl-C does between the two writes
+    with monkeypatch.context() as patch:
+        patch.setattr(Workspace, "add_mask", crash)
+        with pytest.raises(KeyboardInterrupt):
+            import_paths(ws, [DEMO_DIR / "hazelnut"])
+    assert ws.catalog.items(role="anomaly") == []
+    import_paths(ws, [DEMO_DIR / "hazelnut"])
+    anomalies = ws.catalog.items(role="anomaly")
+    assert len(anomalies) == 8 and all(a.mask_id is not None for a in anomalies)
+
+
 def test_reimport_skips_duplicates_by_sha256(ws):
     import_paths(ws, [DEMO_DIR / "transistor"])
     again = import_paths(ws, [DEMO_DIR / "transistor"])

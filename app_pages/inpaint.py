@@ -10,7 +10,7 @@ from dsaii_core.inpaint.base import PROMPT_PRESETS, InpaintParams, class_prompts
 from dsaii_core.inpaint.classical import METHOD_LABELS
 from dsaii_core.inpaint.diffusers_backend import SCHEDULERS
 from dsaii_core.inpaint.generate import defect_sources, pending_pairs, start_inpaint_job
-from dsaii_core.inpaint.webui_backend import settings_from
+from dsaii_core.inpaint.webui_backend import save_auth, settings_from
 from app_pages._ui import current_workspace, require_class, user_errors
 
 BACKEND_LABELS = {
@@ -70,11 +70,11 @@ else:
             cpu_offload=cols[3].checkbox("CPU offload (CUDA)", key="offload"))
         options = {"model": model, "config": config or None}
     else:
-        settings = settings_from(ws.catalog)
+        settings = settings_from(ws)
         url = st.text_input("Web UI URL", value=settings["url"], key="webui_url",
                             help="Start the web UI with --api (and --api-auth user:password if you set auth).")
         auth = st.text_input("Auth (user:password, optional)", value=settings["auth"] or "", type="password",
-                             key="webui_auth")
+                             key="webui_auth", help="Kept in the workspace's credentials.json, readable by you only.")
         options = {"url": url}
 seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
 
@@ -84,7 +84,7 @@ if st.button("Start inpainting", type="primary", disabled=waiting == 0, key="sta
             ws.catalog.set_setting("diffusers.model", options["model"])
         if backend == "webui":
             ws.catalog.set_setting("webui.url", url)
-            ws.catalog.set_setting("webui.auth", auth)
+            save_auth(ws, auth)
         job = start_inpaint_job(ws, classes, backend, options=options, params=params, prompt=prompt,
                                 negative_prompt=negative, seed=int(seed), user=getpass.getuser())
         jobs.start_worker(ws, job.id)

@@ -41,6 +41,15 @@ def test_same_image_twice_is_skipped(tiny_ws):
     assert tiny_ws.add_image(cls, image).skipped == "already in the class"
 
 
+def test_files_get_the_users_usual_mode_so_colleagues_can_read_a_shared_workspace(tiny_ws):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    item = tiny_ws.catalog.items()[0]
+    mask = tiny_ws.add_mask(item, np.zeros((item.height, item.width), np.uint8), kind="object", source="drawn")
+    for path in (tiny_ws.path(item.file), tiny_ws.path(mask.file)):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
+
+
 def test_open_refuses_a_folder_that_is_no_workspace(tmp_path):
     with pytest.raises(DsaiiError, match="not a DSAII workspace"):
         Workspace.open(tmp_path)

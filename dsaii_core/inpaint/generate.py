@@ -70,7 +70,7 @@ def make_backend(name: str, options: dict, ws: Workspace, cls: ImageClass) -> Ba
         return DiffusersBackend(options["model"], options.get("config"), options.get("device"))
     if name == "webui":
         from dsaii_core.inpaint.webui_backend import WebUIBackend, settings_from
-        settings = settings_from(ws.catalog)
+        settings = settings_from(ws)
         return WebUIBackend(options.get("url") or settings["url"], settings["auth"],
                             float(options.get("timeout_s") or settings["timeout_s"]), options.get("sampler"))
     raise DsaiiError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")

@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 
 from dsaii_core import imageio
+from dsaii_core.credentials import read_credential, write_credential
 from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.base import InpaintFailed, InpaintParams, InpaintRequest, check_pair, inpaint_each
 from dsaii_core.inpaint.crop import blend
@@ -27,11 +28,24 @@ DEFAULT_TIMEOUT_S = 300.0
 FILL_ORIGINAL = 1  # web UI 'inpainting_fill': 0 fill, 1 original, 2 latent noise, 3 latent nothing
 
 
-def settings_from(catalog) -> dict:
-    """URL / auth / timeout from the workspace settings, overridden by DSAII_WEBUI_URL / DSAII_WEBUI_AUTH."""
-    return {"url": os.environ.get("DSAII_WEBUI_URL") or catalog.get_setting("webui.url", DEFAULT_URL),
-            "auth": os.environ.get("DSAII_WEBUI_AUTH") or catalog.get_setting("webui.auth") or None,
-            "timeout_s": float(catalog.get_setting("webui.timeout_s", str(DEFAULT_TIMEOUT_S)))}
+AUTH_KEY = "webui.auth"
+
+
+def settings_from(ws) -> dict:
+    """URL / timeout from the workspace settings, auth from its credentials file; DSAII_WEBUI_URL /
+    DSAII_WEBUI_AUTH override them."""
+    legacy = ws.catalog.get_setting(AUTH_KEY)
+    if legacy:  # workspaces from before the credentials file kept it in the catalog
+        save_auth(ws, legacy)
+    return {"url": os.environ.get("DSAII_WEBUI_URL") or ws.catalog.get_setting("webui.url", DEFAULT_URL),
+            "auth": os.environ.get("DSAII_WEBUI_AUTH") or read_credential(ws.root, AUTH_KEY),
+            "timeout_s": float(ws.catalog.get_setting("webui.timeout_s", str(DEFAULT_TIMEOUT_S)))}
+
+
+def save_auth(ws, auth: str | None) -> None:
+    """Keep 'user:password' owner-only in the workspace's credentials file, never in the catalog."""
+    write_credential(ws.root, AUTH_KEY, auth)
+    ws.catalog.set_setting(AUTH_KEY, "")
 
 
 def _b64png(array: np.ndarray) -> str:

@@ -10,7 +10,7 @@ from dsaii_core import imageio
 from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.base import InpaintFailed, InpaintParams
 from dsaii_core.inpaint.crop import blend_region
-from dsaii_core.inpaint.webui_backend import WebUIBackend, settings_from
+from dsaii_core.inpaint.webui_backend import WebUIBackend, save_auth, settings_from
 from tests.fixtures.fake_webui import PAINT, FakeWebUI
 
 PARAMS = InpaintParams(steps=12, strength=0.6, dilate_px=4)
@@ -82,7 +82,20 @@ def test_settings_come_from_the_workspace_and_the_environment(tiny_ws, monkeypat
     monkeypatch.delenv("DSAII_WEBUI_URL", raising=False)
     monkeypatch.delenv("DSAII_WEBUI_AUTH", raising=False)
     tiny_ws.catalog.set_setting("webui.url", "http://10.0.0.5:7860")
-    assert settings_from(tiny_ws.catalog)["url"] == "http://10.0.0.5:7860"
+    save_auth(tiny_ws, "lab:s3cret")
+    assert settings_from(tiny_ws) == {"url": "http://10.0.0.5:7860", "auth": "lab:s3cret", "timeout_s": 300.0}
     monkeypatch.setenv("DSAII_WEBUI_URL", "http://127.0.0.1:9999")
     monkeypatch.setenv("DSAII_WEBUI_AUTH", "a:b")
-    assert settings_from(tiny_ws.catalog) == {"url": "http://127.0.0.1:9999", "auth": "a:b", "timeout_s": 300.0}
+    assert settings_from(tiny_ws) == {"url": "http://127.0.0.1:9999", "auth": "a:b", "timeout_s": 300.0}
+
+
+def test_the_password_stays_out_of_the_catalog_and_is_owner_only(tiny_ws):
+    tiny_ws.catalog.set_setting("webui.auth", "old:plain")  # as workspaces from before the credentials file have it
+    assert settings_from(tiny_ws)["auth"] == "old:plain"
+    save_auth(tiny_ws, "lab:s3cret")
+    assert settings_from(tiny_ws)["auth"] == "lab:s3cret"
+    assert not any(b"s3cret" in p.read_bytes() for p in tiny_ws.root.glob("dsaii.sqlite*"))
+    assert not tiny_ws.catalog.get_setting("webui.auth")
+    assert (tiny_ws.root / "credentials.json").stat().st_mode & 0o777 == 0o600
+    save_auth(tiny_ws, "")
+    assert settings_from(tiny_ws)["auth"] is None

@@ -6,6 +6,7 @@ are open (`workspace_path`, `class_name`), so tests can set them directly.
 
 from __future__ import annotations
 
+import getpass
 import importlib.util
 import os
 import threading
@@ -64,6 +65,16 @@ def current_class() -> ImageClass | None:
     return classes[0]
 
 
+def reviewer() -> str:
+    """The name saved with the user's decisions and undone by their Undo: the sidebar's field, else the OS user."""
+    return st.session_state.get("reviewer") or getpass.getuser()
+
+
+def _remember_reviewer() -> None:
+    # A plain session key outlives the widget, whose state Streamlit drops on a page without it.
+    st.session_state["reviewer"] = st.session_state["reviewer_field"].strip()
+
+
 def select_class(name: str) -> None:
     """Make `name` the sidebar's class from the next rerun on (the picker is already drawn in this one)."""
     st.session_state["next_class"] = name
@@ -96,6 +107,8 @@ def sidebar() -> None:
         if path != st.session_state.get("workspace_path"):
             st.session_state["workspace_path"] = path
             st.session_state.pop("class_name", None)
+        st.text_input("Your name", value=reviewer(), key="reviewer_field", on_change=_remember_reviewer,
+                      help="Saved with every decision you make (curation, masks, review); Undo reverts only yours.")
         with user_errors():
             ws = current_workspace()
             executor_settings(ws)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dsaii_core.collect import curate
 from dsaii_core.collect.curate import CURATE_STATUSES, SORTS, CandidateFilter
-from app_pages._ui import cached_thumbnail, current_workspace, require_class
+from app_pages._ui import cached_thumbnail, current_workspace, require_class, reviewer
 
 COLUMNS = 4
 THUMB = 192
@@ -22,23 +22,23 @@ def tell(message: str) -> None:
 
 
 def decide(item_ids: list[int], status: str) -> None:
-    changed = curate.decide(ws, item_ids, status)
+    changed = curate.decide(ws, item_ids, status, reviewer())
     tell(f"{changed} image{'s' * (changed != 1)} {status}")
 
 
 def undo() -> None:
-    changed = curate.undo(ws, cls)
-    tell(f"Undid the last decision ({changed} image{'s' * (changed != 1)})" if changed else "Nothing to undo")
+    changed = curate.undo(ws, cls, reviewer())
+    tell(f"Undid your last decision ({changed} image{'s' * (changed != 1)})" if changed else "Nothing to undo")
 
 
 def keep_most_similar() -> None:
     count = int(st.session_state["curate_top_n"])
-    curate.keep_most_similar(ws, cls, count)
+    curate.keep_most_similar(ws, cls, count, reviewer())
     tell(f"Kept the {count} most similar candidates, dropped the other candidates")
 
 
 def drop_near_duplicates() -> None:
-    tell(f"Dropped {curate.drop_near_duplicates(ws, cls)} near duplicates")
+    tell(f"Dropped {curate.drop_near_duplicates(ws, cls, user=reviewer())} near duplicates")
 
 
 def turn_page(delta: int) -> None:
@@ -89,7 +89,8 @@ def grid() -> None:
     with b4.popover("Keep most similar"):
         st.number_input("How many", 1, 10_000, 30, key="curate_top_n")
         st.button("Keep them, drop the other candidates", key="curate_keep_top", on_click=keep_most_similar)
-    b5.button("Undo", key="curate_undo", on_click=undo, icon=":material/undo:")
+    b5.button("Undo", key="curate_undo", on_click=undo, icon=":material/undo:",
+              help="Reverts your last decision (a bulk one entirely); colleagues' decisions stay.")
 
     st.caption(f"{page.total} images · {page.groups} near-duplicate groups ({page.duplicates} extra copies) · "
                f"page {page.page + 1} of {page.pages}")

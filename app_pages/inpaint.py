@@ -1,6 +1,5 @@
 """Inpaint: paint a defect into every (normal image, anomaly mask) pair, as a background job."""
 
-import getpass
 import os
 
 import streamlit as st
@@ -11,7 +10,7 @@ from dsaii_core.inpaint.classical import METHOD_LABELS
 from dsaii_core.inpaint.diffusers_backend import SCHEDULERS
 from dsaii_core.inpaint.generate import defect_sources, pending_pairs, start_inpaint_job
 from dsaii_core.inpaint.webui_backend import save_auth, settings_from
-from app_pages._ui import current_workspace, require_class, user_errors
+from app_pages._ui import current_workspace, require_class, reviewer, user_errors
 
 BACKEND_LABELS = {
     "classical": "Weight-free (built in, not diffusion)",
@@ -48,7 +47,7 @@ else:
     prompt = st.text_input("Prompt", value=default_prompt if preset == "class prompt" else preset, key=f"prompt_{preset}")
     negative = st.text_input("Negative prompt", value=default_negative, key="negative")
     if st.button(f"Save as the prompt of {cls.name}", key="save_prompt"):
-        ws.catalog.update_class(cls, user=getpass.getuser(), prompt=prompt, negative_prompt=negative)
+        ws.catalog.update_class(cls, user=reviewer(), prompt=prompt, negative_prompt=negative)
         st.toast("Saved")
     cols = st.columns(4)
     params = params.replace(steps=int(cols[0].number_input("Steps", 1, 200, params.steps, key="steps")),
@@ -86,7 +85,7 @@ if st.button("Start inpainting", type="primary", disabled=waiting == 0, key="sta
             ws.catalog.set_setting("webui.url", url)
             save_auth(ws, auth)
         job = start_inpaint_job(ws, classes, backend, options=options, params=params, prompt=prompt,
-                                negative_prompt=negative, seed=int(seed), user=getpass.getuser())
+                                negative_prompt=negative, seed=int(seed), user=reviewer())
         jobs.start_worker(ws, job.id)
         st.toast(f"Job {job.id} started in the background: {job.total} image(s)")
 

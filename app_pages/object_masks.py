@@ -1,6 +1,5 @@
 """Object masks: where the object is in each normal image, so defects land on it — generated, reviewed, fixed."""
 
-import getpass
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour
 from dsaii_core.masks.objects import ObjectMaskParams
 from dsaii_core.masks.select import DOUBTFUL_BELOW
 from dsaii_core.overlay import overlay_mask
-from app_pages._ui import cached_thumbnail, current_workspace, require_class, user_errors
+from app_pages._ui import cached_thumbnail, current_workspace, require_class, reviewer, user_errors
 
 COLUMNS = 4
 THUMB = 256
@@ -24,7 +23,7 @@ TOOLS = ("Candidates", "Click", "Paint")
 
 ws = current_workspace()
 cls = require_class()
-user = st.session_state.get("reviewer") or getpass.getuser()  # the Review page's "Reviewer" name, when set
+user = reviewer()
 st.title("Object masks")
 st.caption("Each normal image of an object class gets a mask of the object, so anomalies are placed on it and not "
            "on the background. Doubtful masks come first: open one to pick another candidate, click, or paint.")

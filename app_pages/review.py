@@ -1,7 +1,5 @@
 """Review: accept, reject or regenerate synthetic anomalies; bulk accept what passes QC; undo."""
 
-import getpass
-
 import streamlit as st
 
 from dsaii_core.errors import DsaiiError
@@ -9,7 +7,7 @@ from dsaii_core.inpaint import review
 from dsaii_core.inpaint.generate import BACKENDS
 from dsaii_core.inpaint.qc import FLAG_LABELS
 from dsaii_core.jobs import list_jobs
-from app_pages._ui import current_class, current_workspace
+from app_pages._ui import current_class, current_workspace, reviewer
 
 STATUS_CHOICES = {"pending": ("pending",), "accepted": ("accepted",), "rejected": ("rejected",),
                   "all": review.REVIEWABLE}
@@ -21,16 +19,7 @@ cls = current_class()
 if cls is None:
     st.info("This workspace has no classes yet. Import images on the **Collect** page.")
     st.stop()
-
-
-def remember_reviewer() -> None:
-    """Keep the name in a plain session key: a widget's own state is dropped when the user visits another page."""
-    st.session_state["reviewer"] = st.session_state["reviewer_field"].strip()
-
-
-user = st.sidebar.text_input("Reviewer", value=st.session_state.get("reviewer") or getpass.getuser(),
-                             key="reviewer_field", on_change=remember_reviewer,
-                             help="Saved with every decision (and with masks fixed by hand).") or getpass.getuser()
+user = reviewer()
 
 names = [c.name for c in ws.catalog.classes()]
 cols = st.columns([2, 1, 1, 1, 1])
@@ -72,8 +61,8 @@ undo_class = scope_class or cls
 actions[0].button("Accept all that pass QC", type="primary", key="accept_passing", on_click=act, args=(
     lambda: f"Accepted {review.accept_passing_qc(ws, scope_class.id if scope_class else None, user=user)} "
             "anomalies that passed QC",))
-actions[1].button(f"Undo last decision ({undo_class.name})", key="undo", on_click=act, args=(
-    lambda: f"Undid {len(ws.catalog.undo_batch(undo_class.id))} decision(s)",))
+actions[1].button(f"Undo my last decision ({undo_class.name})", key="undo", on_click=act, args=(
+    lambda: f"Undid {len(ws.catalog.undo_batch(undo_class.id, user))} decision(s)",))
 running = [j for j in list_jobs(ws.catalog, "inpaint", limit=5) if j.active]
 if running:
     actions[2].caption(f"⏳ {len(running)} inpaint job(s) running: new results appear here when they land")

@@ -579,17 +579,23 @@ class Catalog:
             conn.execute("UPDATE decisions SET batch = ? WHERE id > ?", (before + 1, before))
         return changed
 
-    def undo_batch(self, class_id: int) -> list[dict]:
-        """Revert the class's most recent status decision on items, with the rest of its batch;
-        returns the decisions undone (mask and class decisions are left to `undo`)."""
+    def undo_batch(self, class_id: int, user: str | None = None) -> list[dict]:
+        """Revert the class's most recent status decision on items (by `user`, when given), with the rest
+        of its batch; returns the decisions undone (mask and class decisions are left to `undo`).
+
+        A decision someone has since overruled (the item no longer has the status it gave) is passed
+        over: undoing it would silently throw away the later decision.
+        """
         with self.transaction() as conn:
-            where = "class_id = ? AND target = 'item' AND action = 'status' AND undone_at IS NULL"
-            top = conn.execute(f"SELECT * FROM decisions WHERE {where} ORDER BY id DESC LIMIT 1",
-                               (class_id,)).fetchone()
+            where = ("d.class_id = ? AND d.target = 'item' AND d.action = 'status' AND d.undone_at IS NULL"
+                     " AND i.status = d.new" + (" AND d.user = ?" if user is not None else ""))
+            joined = f"SELECT d.* FROM decisions d JOIN items i ON i.id = d.target_id WHERE {where}"
+            args = (class_id,) if user is None else (class_id, user)
+            top = conn.execute(f"{joined} ORDER BY d.id DESC LIMIT 1", args).fetchone()
             if top is None:
                 return []
             rows = [top] if top["batch"] is None else conn.execute(
-                f"SELECT * FROM decisions WHERE {where} AND batch = ? ORDER BY id DESC", (class_id, top["batch"]))
+                f"{joined} AND d.batch = ? ORDER BY d.id DESC", (*args, top["batch"]))
             undone = [dict(r) for r in rows]
             now = time.time()
             for row in undone:

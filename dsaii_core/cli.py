@@ -120,6 +120,17 @@ def status(ws: Path, as_json: bool = typer.Option(False, "--json", help="Print J
         typer.echo("\t".join(str(row[h]) for h in header))
 
 
+@app.command()
+def undo(ws: Path, class_name: str = typer.Argument(..., metavar="CLASS"),
+         user: Optional[str] = typer.Option(None, "--user", help="Only this person's decisions (default: anyone's).")):
+    """Revert the last curation or review decision of a class (a bulk one entirely)."""
+    workspace = Workspace.open(ws)
+    undone = workspace.catalog.undo_batch(workspace.get_class(class_name).id, user)
+    for row in undone:
+        typer.echo(f"item {row['target_id']}: {row['new']} -> {row['old']} ({row['user'] or 'no name'})")
+    typer.echo(f"undid {len(undone)} decision(s)" if undone else "nothing to undo")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     for module in PHASE_MODULES:
         importlib.import_module(module).register(app)

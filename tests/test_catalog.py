@@ -50,6 +50,20 @@ def test_status_decisions_are_logged_and_undone_in_order(tiny_ws):
     assert tiny_ws.catalog.item(items[0].id).status == "kept"
 
 
+def test_undo_batch_reverts_only_the_users_own_decisions_that_still_stand(tiny_ws):
+    catalog, cls = tiny_ws.catalog, tiny_ws.get_class("hazelnut")
+    a, b, c = [i.id for i in catalog.items(role="normal")]
+    catalog.set_status([a], "dropped", user="ana")
+    catalog.set_status_batch({"dropped": [b, c]}, "ana")
+    catalog.set_status([c], "kept", user="ben")         # Ben overrules one image of Ana's bulk decision
+    catalog.set_status([a], "candidate", user="ben")
+    assert [d["target_id"] for d in catalog.undo_batch(cls.id, "ana")] == [b]  # not c: Ben's "kept" stands
+    assert [catalog.item(i).status for i in (a, b, c)] == ["candidate", "kept", "kept"]
+    assert catalog.undo_batch(cls.id, "ana") == []      # her first decision on `a` was overruled too
+    assert [d["user"] for d in catalog.undo_batch(cls.id)] == ["ben"]  # anyone's: Ben's last one
+    assert catalog.item(a).status == "dropped"
+
+
 def test_status_must_fit_the_role(tiny_ws):
     item = tiny_ws.catalog.items()[0]
     with pytest.raises(DsaiiError, match="not a status of a normal item"):

@@ -51,12 +51,28 @@ def test_bad_image_is_named_and_exit_1_when_nothing_imported(tmp_path):
     assert result.returncode == 1 and "bad.png" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_undo_reverts_a_class_s_last_decision_by_a_person(tmp_path):
+    from dsaii_core.workspace import Workspace
+    ws = tmp_path / "ws"
+    cli("init", ws)
+    cli("import", ws, DEMO_DIR / "hazelnut")
+    catalog = Workspace.open(ws).catalog
+    first, second = [i.id for i in catalog.items(role="normal")[:2]]
+    catalog.set_status([first], "dropped", user="ana")
+    catalog.set_status([second], "dropped", user="ben")
+    result = cli("undo", ws, "hazelnut", "--user", "ana")
+    assert result.returncode == 0 and f"item {first}: dropped -> kept (ana)" in result.stdout
+    assert [catalog.item(i).status for i in (first, second)] == ["kept", "dropped"]
+    assert "nothing to undo" in cli("undo", ws, "hazelnut", "--user", "ana").stdout
+    assert cli("undo", ws, "no-such-class").returncode == 1
+
+
 def test_bad_usage_exits_2():
     assert cli("export").returncode == 2
     assert cli("no-such-command").returncode == 2
 
 
-@pytest.mark.parametrize("command", ["init", "import", "classes", "status", "export"])
+@pytest.mark.parametrize("command", ["init", "import", "classes", "status", "export", "undo"])
 def test_every_command_has_help(command):
     result = cli(command, "--help")
     assert result.returncode == 0 and "Usage" in result.stdout

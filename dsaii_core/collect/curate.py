@@ -163,6 +163,7 @@ def drop_near_duplicates(ws: Workspace, cls: ImageClass, near_duplicate_bits: in
     return ws.catalog.set_status_batch({"dropped": drop}, user)
 
 
-def undo(ws: Workspace, cls: ImageClass) -> int:
-    """Revert the class's last decision (a bulk one entirely); returns how many images changed back."""
-    return len(ws.catalog.undo_batch(cls.id))
+def undo(ws: Workspace, cls: ImageClass, user: str | None = None) -> int:
+    """Revert the class's last decision by `user` (anyone's when None; a bulk one entirely); returns how
+    many images changed back."""
+    return len(ws.catalog.undo_batch(cls.id, user))

@@ -54,14 +54,19 @@ def test_accept_and_reject_are_saved_at_once_with_the_reviewer(ws):
     assert ws.catalog.item(second).status == "pending"
 
 
-def test_the_reviewer_name_outlives_the_widget(ws):
-    """Streamlit drops a widget's state when the user opens another page: the name is kept in a plain key."""
-    at = page(ws)
+def test_the_name_in_the_sidebar_is_saved_with_decisions_and_scopes_undo(ws):
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.session_state["workspace_path"] = str(ws.root)
+    at.run()
     at.sidebar.text_input(key="reviewer_field").set_value("bob").run()
-    assert at.session_state["reviewer"] == "bob"
-    first = synthetic(ws, "pending")[0]
+    at.switch_page("app_pages/review.py").run()  # the field's widget state goes; the name stays
+    first, second = synthetic(ws, "pending")[:2]
+    ws.catalog.set_status([second], "rejected", user="carol")  # a colleague, after Bob opened the page
     at.button(key=f"accept_{first}").click().run()
     assert ws.catalog.history(limit=1)[0]["user"] == "bob"
+    ws.catalog.set_status([second], "accepted", user="carol")
+    at.button(key="undo").click().run()  # Bob's undo reverts Bob's decision, not Carol's later one
+    assert ws.catalog.item(first).status == "pending" and ws.catalog.item(second).status == "accepted"
 
 
 def test_regenerate_replaces_a_tile_with_a_new_result(ws):

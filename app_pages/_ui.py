@@ -124,11 +124,11 @@ def sidebar() -> None:
                          format_func=lambda n: f"{n}  ·  {next(s.normal for s in stats if s.name == n)} normal")
             chosen = next(s for s in stats if s.name == st.session_state["class_name"])
             cols = st.columns(3)
-            cols[0].metric("Normal", chosen.normal, help="Kept normal images")
-            cols[1].metric("Masks", chosen.anomaly_mask, help="Anomaly masks")
-            cols[2].metric("Anomalies", chosen.accepted,
-                           help="Accepted anomalies, imported and synthetic: what Export ships")
-            st.caption(f"{len(stats)} classes · {sum(s.normal for s in stats)} normal images")
+            cols[0].metric("Normal", chosen.normal)
+            cols[1].metric("Masks", chosen.anomaly_mask)
+            cols[2].metric("Anomalies", chosen.accepted)
+            st.caption("Anomalies: accepted ones, real and synthetic (what Export ships).  \n"
+                       f"{len(stats)} classes · {sum(s.normal for s in stats)} normal images")
 
 
 def executor_settings(ws: Workspace) -> None:

@@ -105,9 +105,9 @@ def accept(item_id: int) -> None:
 
 
 def undo() -> None:
-    undone = ws.catalog.undo(cls.id)
+    undone = ws.catalog.undo(cls.id, user)
     reset_canvases()
-    tell("Undid the last change" if undone else "Nothing to undo")
+    tell("Undid your last change" if undone else "Nothing of yours to undo")
 
 
 def generate_panel(backend) -> None:

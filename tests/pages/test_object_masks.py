@@ -61,8 +61,9 @@ def test_without_weights_generate_then_fix_one_image_and_undo(tmp_path, monkeypa
     assert picked.id != generated.id and picked.source.startswith("pick:") and picked.params["inverted"]
     at.button(key="om_whole").click().run()
     assert ws.read_mask(ws.object_mask(item)).min() == 255
-    at.button(key="om_undo_open").click().run()
-    assert ws.object_mask(item).id == picked.id
+    colleague = objects.save_fix(ws, items[0], ws.read_mask(ws.object_mask(items[0])), "user-fill", "carol")
+    at.button(key="om_undo_open").click().run()  # undoes this user's change, not Carol's later one
+    assert ws.object_mask(item).id == picked.id and ws.object_mask(items[0]).id == colleague.id
 
     at.button(key="om_fill").click().run()
     filled = ws.read_mask(ws.object_mask(item))

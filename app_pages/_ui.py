@@ -89,6 +89,17 @@ def require_class() -> ImageClass:
     return cls
 
 
+def tell(message: str) -> None:
+    """Queue a toast from a button callback (callbacks may not draw inside a fragment rerun); see show_told."""
+    st.session_state["toast"] = message
+
+
+def show_told() -> None:
+    """Show the toast a callback queued, once."""
+    if "toast" in st.session_state:
+        st.toast(st.session_state.pop("toast"))
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Show a DsaiiError as an error box instead of a traceback; the page keeps working."""

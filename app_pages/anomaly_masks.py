@@ -13,7 +13,7 @@ from dsaii_core.masks.augment import FALLBACKS, SHAPES, AugmentParams
 from dsaii_core.masks.bank import add_uploaded_masks, import_bank
 from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour, drawn_mask
 from dsaii_core.overlay import overlay_mask
-from app_pages._ui import cached_thumbnail, current_workspace, require_class, user_errors
+from app_pages._ui import cached_thumbnail, current_workspace, require_class, show_told, tell, user_errors
 
 COLUMNS = 4
 PER_PAGE = 12
@@ -29,10 +29,6 @@ st.title("Anomaly masks")
 st.caption("Each normal image gets one or more masks saying where a defect will be inpainted. The bank rule is "
            "the reference gen_mask.py's: a random real defect mask, randomly rotated, moved, scaled, sheared and "
            "flipped, kept on the object, resampled until it covers the area range.")
-
-
-def tell(message: str) -> None:
-    st.session_state["am_message"] = message
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
@@ -249,7 +245,6 @@ def bank_view() -> None:
         st.caption(f"… and {len(rows) - len(shown)} more")
 
 
-if "am_message" in st.session_state:
-    st.toast(st.session_state.pop("am_message"))
+show_told()
 view = st.radio("View", VIEWS, horizontal=True, key="am_view", label_visibility="collapsed")
 {"Generate": generate_view, "Draw": draw_view, "Mask bank": bank_view}[view]()

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dsaii_core.collect import curate
 from dsaii_core.collect.curate import CURATE_STATUSES, SORTS, CandidateFilter
-from app_pages._ui import cached_thumbnail, current_workspace, require_class, reviewer
+from app_pages._ui import cached_thumbnail, current_workspace, require_class, reviewer, show_told, tell
 
 COLUMNS = 4
 THUMB = 192
@@ -14,11 +14,6 @@ cls = require_class()
 st.title("Curate")
 st.caption("Keep the images that show a normal, defect-free part; drop the rest. "
            "Near duplicates are shown side by side; every decision can be undone.")
-
-
-def tell(message: str) -> None:
-    """Callbacks may not draw inside a fragment rerun: the grid shows the message when it redraws."""
-    st.session_state["curate_message"] = message
 
 
 def decide(item_ids: list[int], status: str) -> None:
@@ -63,8 +58,7 @@ def tile(view: curate.CandidateView) -> None:
 
 @st.fragment
 def grid() -> None:
-    if "curate_message" in st.session_state:
-        st.toast(st.session_state.pop("curate_message"))
+    show_told()
     facets = curate.facets(ws, cls)
     f1, f2, f3, f4 = st.columns([2, 2, 2, 1])
     statuses = f1.multiselect("Status", CURATE_STATUSES, default=["candidate"], key="curate_status")

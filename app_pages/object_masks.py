@@ -12,7 +12,7 @@ from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour
 from dsaii_core.masks.objects import ObjectMaskParams
 from dsaii_core.masks.select import DOUBTFUL_BELOW
 from dsaii_core.overlay import overlay_mask
-from app_pages._ui import cached_thumbnail, current_workspace, require_class, reviewer, user_errors
+from app_pages._ui import cached_thumbnail, current_workspace, require_class, reviewer, show_told, tell, user_errors
 
 COLUMNS = 4
 THUMB = 256
@@ -27,10 +27,6 @@ user = reviewer()
 st.title("Object masks")
 st.caption("Each normal image of an object class gets a mask of the object, so anomalies are placed on it and not "
            "on the background. Doubtful masks come first: open one to pick another candidate, click, or paint.")
-
-
-def tell(message: str) -> None:
-    st.session_state["om_message"] = message
 
 
 def reset_canvases() -> None:
@@ -304,8 +300,7 @@ def detail(item_id: int, backend, opacity: float) -> None:
             st.rerun()
 
 
-if "om_message" in st.session_state:
-    st.toast(st.session_state.pop("om_message"))
+show_told()
 if cls.is_texture:
     st.info(f"**{cls.name}** is a texture class: the whole image is the texture, so it needs no object mask.")
     if st.button("It is an object class", key="om_object"):

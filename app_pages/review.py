@@ -7,7 +7,7 @@ from dsaii_core.inpaint import review
 from dsaii_core.inpaint.generate import BACKENDS
 from dsaii_core.inpaint.qc import FLAG_LABELS
 from dsaii_core.jobs import list_jobs
-from app_pages._ui import current_class, current_workspace, reviewer
+from app_pages._ui import current_class, current_workspace, reviewer, show_told, tell
 
 STATUS_CHOICES = {"pending": ("pending",), "accepted": ("accepted",), "rejected": ("rejected",),
                   "all": review.REVIEWABLE}
@@ -43,7 +43,7 @@ def act(function, *args, **kwargs) -> None:
         st.session_state["review_error"] = str(exc)
         return
     if isinstance(message, str):
-        st.session_state["review_toast"] = message
+        tell(message)
 
 
 def regenerate(item_id: int) -> str:
@@ -74,8 +74,7 @@ def grid() -> None:
         st.rerun()  # the jobs ended: redraw the whole page (no stale caption, no more polling)
     if "review_error" in st.session_state:
         st.error(st.session_state.pop("review_error"))
-    if "review_toast" in st.session_state:
-        st.toast(st.session_state.pop("review_toast"))
+    show_told()
     with st.expander("Progress per class", expanded=True):
         for row in review.class_progress(ws):
             st.progress(row.fraction, text=f"**{row.name}**: {row.accepted} accepted of {row.target} "

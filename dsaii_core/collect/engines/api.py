@@ -43,14 +43,18 @@ def _need_query(name: str, query: str | None) -> str:
     return query.strip()
 
 
-class OpenverseEngine:
-    """Openverse image search (openly licensed images, with license and attribution)."""
+class _KeywordApiEngine:
+    """An engine that asks a public JSON API for images matching keywords."""
     needs = "query"
 
     def __init__(self, spec: dict, downloader: Downloader):
         self.name = spec["name"]
         self.spec = spec
         self.downloader = downloader
+
+
+class OpenverseEngine(_KeywordApiEngine):
+    """Openverse image search (openly licensed images, with license and attribution)."""
 
     def search(self, reference: np.ndarray | None = None, query: str | None = None,
                limit: int = 50) -> list[Candidate]:
@@ -77,14 +81,8 @@ class OpenverseEngine:
         return found[:limit]
 
 
-class WikimediaEngine:
+class WikimediaEngine(_KeywordApiEngine):
     """Wikimedia Commons file search through the MediaWiki API (license and author per file)."""
-    needs = "query"
-
-    def __init__(self, spec: dict, downloader: Downloader):
-        self.name = spec["name"]
-        self.spec = spec
-        self.downloader = downloader
 
     def search(self, reference: np.ndarray | None = None, query: str | None = None,
                limit: int = 50) -> list[Candidate]:

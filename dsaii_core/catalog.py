@@ -229,6 +229,38 @@ def _mask(row: sqlite3.Row) -> Mask:
                 row["replaces"], row["area"], row["confidence"], row["seed"], json.loads(row["params"]))
 
 
+def _mask_active(conn: sqlite3.Connection, mask_id: str) -> bool:
+    row = conn.execute("SELECT active FROM masks WHERE id = ?", (int(mask_id),)).fetchone()
+    return bool(row and row[0])
+
+
+def _still_stands(conn: sqlite3.Connection, decision: sqlite3.Row) -> bool:
+    """Whether a logged decision's effect is still in place (nobody has changed that thing since)."""
+    target, new = decision["target"], decision["new"]
+    if target == "item":
+        row = conn.execute("SELECT status FROM items WHERE id = ?", (decision["target_id"],)).fetchone()
+        return row is not None and row[0] == new
+    if target == "class":
+        row = conn.execute(f"SELECT {decision['action']} FROM classes WHERE id = ?",
+                           (decision["target_id"],)).fetchone()
+        return row is not None and (None if row[0] is None else str(row[0])) == new
+    # a mask was added (new), replaced (old and new) or deleted (old only)
+    return _mask_active(conn, new) if new is not None else not _mask_active(conn, decision["old"])
+
+
+def _revert(conn: sqlite3.Connection, decision: sqlite3.Row, now: float) -> None:
+    target, old, new = decision["target"], decision["old"], decision["new"]
+    if target == "item":
+        conn.execute("UPDATE items SET status = ?, updated = ? WHERE id = ?", (old, now, decision["target_id"]))
+    elif target == "class":
+        conn.execute(f"UPDATE classes SET {decision['action']} = ? WHERE id = ?", (old, decision["target_id"]))
+    else:
+        if new is not None:
+            conn.execute("UPDATE masks SET active = 0 WHERE id = ?", (int(new),))
+        if old is not None:
+            conn.execute("UPDATE masks SET active = 1 WHERE id = ?", (int(old),))
+
+
 class Catalog:
     """Typed access to one workspace database; safe to share between threads."""
 
@@ -460,31 +492,35 @@ class Catalog:
         return [dict(r) for r in rows]
 
     def undo(self, class_id: int | None = None, user: str | None = None) -> dict | None:
-        """Revert the most recent decision not yet undone (of a class / user); returns it or None."""
-        where, args = ["undone_at IS NULL"], []
-        if class_id is not None:
-            where.append("class_id = ?")
-            args.append(class_id)
-        if user is not None:
-            where.append("user = ?")
-            args.append(user)
+        """Revert the most recent decision (of a class / user) that still stands; returns it or None."""
+        undone = self._undo(class_id, user, "1", batched=False)
+        return undone[0] if undone else None
+
+    def _undo(self, class_id: int | None, user: str | None, what: str, batched: bool) -> list[dict]:
+        """Revert the latest decision matching `what` (SQL on decisions) that still stands, with the rest
+        of its batch when `batched`; returns the decisions undone.
+
+        A decision someone has since overruled is passed over: undoing it would silently throw away
+        the later one (a colleague's, on a shared workspace).
+        """
+        where, args = [what, "undone_at IS NULL"], []
+        for column, value in (("class_id", class_id), ("user", user)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        query = f"SELECT * FROM decisions WHERE {' AND '.join(where)}"
         with self.transaction() as conn:
-            row = conn.execute(f"SELECT * FROM decisions WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT 1",
-                               args).fetchone()
-            if row is None:
-                return None
-            if row["target"] == "item":
-                conn.execute("UPDATE items SET status = ?, updated = ? WHERE id = ?",
-                             (row["old"], time.time(), row["target_id"]))
-            elif row["target"] == "class":
-                conn.execute(f"UPDATE classes SET {row['action']} = ? WHERE id = ?", (row["old"], row["target_id"]))
-            else:  # a mask was added (new set), replaced (old and new) or deleted (new empty)
-                if row["new"] is not None:
-                    conn.execute("UPDATE masks SET active = 0 WHERE id = ?", (int(row["new"]),))
-                if row["old"] is not None:
-                    conn.execute("UPDATE masks SET active = 1 WHERE id = ?", (int(row["old"]),))
-            conn.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (time.time(), row["id"]))
-        return dict(row)
+            top = next((r for r in conn.execute(f"{query} ORDER BY id DESC", args) if _still_stands(conn, r)), None)
+            if top is None:
+                return []
+            rows = [top] if top["batch"] is None or not batched else [
+                r for r in conn.execute(f"{query} AND batch = ? ORDER BY id DESC", (*args, top["batch"]))
+                if _still_stands(conn, r)]
+            now = time.time()
+            for row in rows:
+                _revert(conn, row, now)
+                conn.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (now, row["id"]))
+        return [dict(r) for r in rows]
 
     # -- provenance ---------------------------------------------------------------------------
     def set_provenance(self, item_id: int, **fields: Any) -> None:
@@ -580,28 +616,9 @@ class Catalog:
         return changed
 
     def undo_batch(self, class_id: int, user: str | None = None) -> list[dict]:
-        """Revert the class's most recent status decision on items (by `user`, when given), with the rest
-        of its batch; returns the decisions undone (mask and class decisions are left to `undo`).
-
-        A decision someone has since overruled (the item no longer has the status it gave) is passed
-        over: undoing it would silently throw away the later decision.
-        """
-        with self.transaction() as conn:
-            where = ("d.class_id = ? AND d.target = 'item' AND d.action = 'status' AND d.undone_at IS NULL"
-                     " AND i.status = d.new" + (" AND d.user = ?" if user is not None else ""))
-            joined = f"SELECT d.* FROM decisions d JOIN items i ON i.id = d.target_id WHERE {where}"
-            args = (class_id,) if user is None else (class_id, user)
-            top = conn.execute(f"{joined} ORDER BY d.id DESC LIMIT 1", args).fetchone()
-            if top is None:
-                return []
-            rows = [top] if top["batch"] is None else conn.execute(
-                f"{joined} AND d.batch = ? ORDER BY d.id DESC", (*args, top["batch"]))
-            undone = [dict(r) for r in rows]
-            now = time.time()
-            for row in undone:
-                conn.execute("UPDATE items SET status = ?, updated = ? WHERE id = ?", (row["old"], now, row["target_id"]))
-                conn.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (now, row["id"]))
-        return undone
+        """Revert the class's most recent status decision on items that still stands (by `user`, when
+        given), with the rest of its batch; returns the decisions undone."""
+        return self._undo(class_id, user, "target = 'item' AND action = 'status'", batched=True)
 
     # -- anomaly masks (issue 6): one generation run is one batch of decisions --------------------
     def last_decision_id(self) -> int:
@@ -614,24 +631,8 @@ class Catalog:
                          (after_id + 1, after_id, class_id))
 
     def undo_masks(self, class_id: int) -> list[dict]:
-        """Revert the class's most recent mask decision, with the rest of its batch; returns what was undone."""
-        with self.transaction() as conn:
-            where = "class_id = ? AND target = 'mask' AND undone_at IS NULL"
-            top = conn.execute(f"SELECT * FROM decisions WHERE {where} ORDER BY id DESC LIMIT 1",
-                               (class_id,)).fetchone()
-            if top is None:
-                return []
-            rows = [top] if top["batch"] is None else conn.execute(
-                f"SELECT * FROM decisions WHERE {where} AND batch = ? ORDER BY id DESC", (class_id, top["batch"]))
-            undone = [dict(r) for r in rows]
-            now = time.time()
-            for row in undone:  # a mask was added (new), replaced (old and new) or deleted (old only)
-                if row["new"] is not None:
-                    conn.execute("UPDATE masks SET active = 0 WHERE id = ?", (int(row["new"]),))
-                if row["old"] is not None:
-                    conn.execute("UPDATE masks SET active = 1 WHERE id = ?", (int(row["old"]),))
-                conn.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (now, row["id"]))
-        return undone
+        """Revert the class's most recent mask decision that still stands, with the rest of its batch."""
+        return self._undo(class_id, None, "target = 'mask'", batched=True)
 
     # -- benchmark runs (bench phase) ------------------------------------------------------------
     def insert_run(self, *, name: str, detector: str, settings: dict, maps_dir: str | None,

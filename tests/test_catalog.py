@@ -81,6 +81,25 @@ def test_replacing_an_object_mask_can_be_undone(tiny_ws):
     assert np.array_equal(tiny_ws.read_mask(tiny_ws.object_mask(item)), full)
 
 
+def test_undo_passes_over_a_mask_or_class_change_a_colleague_has_overruled(tiny_ws):
+    item, cls = tiny_ws.catalog.items()[0], tiny_ws.get_class("hazelnut")
+    full = np.full((item.height, item.width), 255, np.uint8)
+    first = tiny_ws.add_mask(item, full, kind="object", source="grabcut")
+    tiny_ws.add_mask(item, np.zeros_like(full), kind="object", source="drawn", replaces=first.id, user="ana")
+    tiny_ws.catalog.update_class(cls, user="ana", kind="texture")
+    anas = tiny_ws.object_mask(item)
+    bens = tiny_ws.add_mask(item, full, kind="object", source="drawn", replaces=anas.id, user="ben")
+    tiny_ws.catalog.update_class(tiny_ws.get_class("hazelnut"), user="ben", kind="object")
+    assert tiny_ws.catalog.undo(cls.id, "ana") is None  # both of Ana's changes were overruled by Ben
+    assert [m.id for m in tiny_ws.catalog.masks(item_id=item.id, kind="object")] == [bens.id]
+    assert tiny_ws.catalog.undo(cls.id, "ben")["target"] == "class"
+    assert tiny_ws.get_class("hazelnut").is_texture
+    assert tiny_ws.catalog.undo(cls.id, "ana")["new"] == "texture"  # in place again, so hers to undo
+    assert not tiny_ws.get_class("hazelnut").is_texture
+    assert tiny_ws.catalog.undo(cls.id, "ben")["new"] == str(bens.id)
+    assert [m.id for m in tiny_ws.catalog.masks(item_id=item.id, kind="object")] == [tiny_ws.object_mask(item).id]
+
+
 def test_class_kind_change_can_be_undone(tiny_ws):
     cls = tiny_ws.get_class("hazelnut")
     tiny_ws.catalog.update_class(cls, kind="texture")

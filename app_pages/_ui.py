@@ -12,7 +12,7 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, TypeVar
 
 import numpy as np
 import streamlit as st
@@ -24,6 +24,7 @@ from dsaii_core.jobs import EXECUTORS, ExecutorChoice
 from dsaii_core.stats import class_stats
 from dsaii_core.workspace import Workspace
 
+T = TypeVar("T")
 DEFAULT_WORKSPACE = Path(os.environ.get("DSAII_WORKSPACE", "workspaces/demo"))
 EXECUTOR_LABELS = {"local": "this machine", "ray": "a Ray cluster"}
 
@@ -98,6 +99,16 @@ def show_told() -> None:
     """Show the toast a callback queued, once."""
     if "toast" in st.session_state:
         st.toast(st.session_state.pop("toast"))
+
+
+def paginate(rows: Sequence[T], per_page: int, key: str) -> Sequence[T]:
+    """The rows of the page the user is on, under a page picker when there are several; the page stays
+    in range when the rows shrink (decisions under a filter, deletions)."""
+    pages = max(1, -(-len(rows) // per_page))
+    if st.session_state.get(key, 1) > pages:
+        st.session_state[key] = pages
+    page = int(st.number_input(f"Page (of {pages})", 1, pages, key=key)) if pages > 1 else 1
+    return rows[(page - 1) * per_page: page * per_page]
 
 
 @contextmanager

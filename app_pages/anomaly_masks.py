@@ -13,7 +13,7 @@ from dsaii_core.masks.augment import FALLBACKS, SHAPES, AugmentParams
 from dsaii_core.masks.bank import add_uploaded_masks, import_bank
 from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour, drawn_mask
 from dsaii_core.overlay import overlay_mask
-from app_pages._ui import cached_thumbnail, current_workspace, require_class, show_told, tell, user_errors
+from app_pages._ui import cached_thumbnail, current_workspace, paginate, require_class, show_told, tell, user_errors
 
 COLUMNS = 4
 PER_PAGE = 12
@@ -100,13 +100,10 @@ def mask_grid(params: AugmentParams) -> None:
     if not rows:
         st.info("No anomaly masks yet: generate them above, or draw one.")
         return
-    pages = (len(rows) - 1) // PER_PAGE + 1
-    if st.session_state.get("am_page", 1) > pages:
-        st.session_state["am_page"] = pages
-    page = st.session_state.get("am_page", 1)
     st.caption(f"{len(rows)} anomaly masks on {len({item.id for item, _ in rows})} images")
+    shown = paginate(rows, PER_PAGE, "am_page")
     columns = st.columns(COLUMNS)
-    for index, (item, mask) in enumerate(rows[(page - 1) * PER_PAGE:page * PER_PAGE]):
+    for index, (item, mask) in enumerate(shown):
         with columns[index % COLUMNS], st.container(border=True):
             st.image(overlay_thumbnail(str(ws.path(item.file)), str(ws.path(mask.file))), width="stretch")
             fitted = "" if mask.params.get("fitted", True) else " · :orange-badge[outside range]"
@@ -118,8 +115,6 @@ def mask_grid(params: AugmentParams) -> None:
                       on_click=edit, args=(item.id, mask.id), width="stretch")
             b3.button("Delete", key=f"am_delete_{mask.id}", icon=":material/delete:", help="Delete",
                       on_click=delete, args=(mask.id,), width="stretch")
-    if pages > 1:
-        st.number_input("Page", 1, pages, key="am_page")
 
 
 def generate_view() -> None:

@@ -12,9 +12,11 @@ from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour
 from dsaii_core.masks.objects import ObjectMaskParams
 from dsaii_core.masks.select import DOUBTFUL_BELOW
 from dsaii_core.overlay import overlay_mask
-from app_pages._ui import cached_thumbnail, current_workspace, require_class, reviewer, show_told, tell, user_errors
+from app_pages._ui import (cached_thumbnail, current_workspace, paginate, require_class, reviewer, show_told, tell,
+                           user_errors)
 
 COLUMNS = 4
+PER_PAGE = 24  # doubtful masks come first, so the first page holds what needs a look
 THUMB = 256
 CANVAS_WIDTH = 640
 MIN_CANVAS_WIDTH = 256  # small images are shown larger, so strokes can be placed (mapped back to the image)
@@ -150,7 +152,7 @@ def grid(opacity: float) -> None:
     st.caption(f"{done} of {len(rows)} images have an object mask · {doubtful} doubtful · "
                f"{sum(r.accepted for r in rows)} checked")
     columns = st.columns(COLUMNS)
-    for index, row in enumerate(rows):
+    for index, row in enumerate(paginate(rows, PER_PAGE, "om_page")):
         with columns[index % COLUMNS], st.container(border=True):
             image_file = str(ws.path(row.item.file))
             picture = (overlay_thumbnail(image_file, str(ws.path(row.mask.file)), opacity) if row.mask is not None

@@ -7,7 +7,7 @@ from dsaii_core.inpaint import review
 from dsaii_core.inpaint.generate import BACKENDS
 from dsaii_core.inpaint.qc import FLAG_LABELS
 from dsaii_core.jobs import list_jobs
-from app_pages._ui import current_class, current_workspace, reviewer, show_told, tell
+from app_pages._ui import current_class, current_workspace, paginate, reviewer, show_told, tell
 
 STATUS_CHOICES = {"pending": ("pending",), "accepted": ("accepted",), "rejected": ("rejected",),
                   "all": review.REVIEWABLE}
@@ -86,8 +86,7 @@ def grid() -> None:
     if not tiles:
         st.info("No synthetic anomalies match. Make some on the **Inpaint** page.")
         return
-    pages = (len(tiles) + per_page - 1) // per_page
-    page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="review_page") if pages > 1 else 1
+    shown = paginate(tiles, per_page, "review_page")
     zoomed = st.session_state.get("zoom")
     if zoomed is not None and any(t.anomaly.id == zoomed for t in tiles):
         tile = next(t for t in tiles if t.anomaly.id == zoomed)
@@ -96,7 +95,7 @@ def grid() -> None:
                  width="stretch")
         st.button("Close zoom", key="close_zoom", on_click=zoom, args=(None,))
     columns = st.columns(3)
-    for index, tile in enumerate(tiles[(page - 1) * per_page: page * per_page]):
+    for index, tile in enumerate(shown):
         item = tile.anomaly
         with columns[index % 3].container(border=True):
             st.image(review.tile_strip(ws, tile, 256), width="stretch")

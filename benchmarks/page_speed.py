@@ -21,7 +21,8 @@ from dsaii_core.demo import DEMO_DIR
 from dsaii_core.workspace import Workspace
 from scripts.browser import browsing, navigate, wait_rendered
 
-PAGES = {"curate": "Curate", "review": "Review", "benchmark": "Benchmark", "": "Collect"}  # "" = the default page
+PAGES = {"curate": "Curate", "object_masks": "Object masks", "anomaly_masks": "Anomaly masks", "review": "Review",
+         "benchmark": "Benchmark", "": "Collect"}  # "" = the default page
 BUDGET_S = 2.0
 
 

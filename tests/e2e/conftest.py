@@ -77,6 +77,18 @@ class UI:
         time.sleep(0.3)
         wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget'] [data-testid='stStatusWidgetRunningIcon'], [data-testid='stStatusWidgetRunningIcon']"))
 
+    def wait_settled(self, quiet_s: float = 1.5, timeout: float = 60) -> None:
+        """Wait until no script run has been seen for `quiet_s`: on a loaded machine a rerun may start
+        later than wait_idle's short grace, and a click in between reaches the page drawn before it."""
+        running = "[data-testid='stStatusWidgetRunningIcon']"
+        quiet_since = [time.monotonic()]
+
+        def quiet(driver) -> bool:
+            if driver.find_elements(By.CSS_SELECTOR, running):
+                quiet_since[0] = time.monotonic()
+            return time.monotonic() - quiet_since[0] >= quiet_s
+        WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(quiet)
+
     def wait_text(self, text: str, timeout: float = 60) -> None:
         WebDriverWait(self.driver, timeout).until(lambda d: text in d.find_element(By.TAG_NAME, "body").text)
 
@@ -187,3 +199,16 @@ class UI:
 @pytest.fixture
 def ui(browser) -> UI:
     return UI(browser)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test leaves a screenshot of where the page stood, test-artifacts/failed-<test>.png."""
+    outcome = yield
+    report = outcome.get_result()
+    ui = item.funcargs.get("ui") if report.when == "call" and report.failed else None
+    if ui is not None:
+        try:
+            ui.screenshot(f"failed-{item.name}")
+        except Exception:  # noqa: BLE001 - a dead browser must not hide the test's own failure
+            pass

@@ -17,6 +17,7 @@ def test_crawl_panel_adds_candidates_and_lists_rejected_urls(app_server, ui, tmp
         ui.open(app_server(ws.root))
         ui.wait_text("Find similar images")
         ui.wait_for(".st-key-crawl_class input").send_keys("cups\n")
+        ui.wait_idle()  # the rerun Enter starts redraws the uploader: a file sent meanwhile is lost
         ui.driver.find_elements(By.CSS_SELECTOR, "input[type='file']")[-1].send_keys(str(reference))
         ui.wait_text("ref.png")
         ui.driver.find_element(By.XPATH, "//summary[.//*[text()='Network']] | //details//*[text()='Network']").click()

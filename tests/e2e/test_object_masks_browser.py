@@ -44,7 +44,7 @@ def test_paint_a_stroke_then_click_it_away(app_server, ui, tmp_path):
     ui.wait_idle()
     ui.wait_for(".st-key-om_click_kind").find_element(
         By.XPATH, ".//label[.//*[normalize-space(text())='background point']]").click()
-    ui.wait_idle()
+    ui.wait_settled()  # the canvas must be redrawn with the background colour: a point keeps the colour it got
     canvas = WebDriverWait(ui.driver, 30).until(lambda d: upper_canvas(d))
     ui.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
     ActionChains(ui.driver).move_to_element_with_offset(canvas, -80, -108).click().perform()

@@ -39,7 +39,7 @@ def warm_up_imports() -> threading.Thread:
     """Import the heavy libraries once per server in the background, so no first page visit waits for them."""
     def load() -> None:
         for module in ("torch", "plotly.graph_objects", "dsaii_core.bench.detectors", "dsaii_core.bench.reports",
-                       "dsaii_core.masks.objects", "dsaii_core.inpaint.diffusers_backend"):
+                       "sklearn.cluster", "dsaii_core.masks.sam", "dsaii_core.inpaint.diffusers_backend"):
             importlib.import_module(module)
     thread = threading.Thread(target=load, name="warm-up-imports", daemon=True)
     thread.start()

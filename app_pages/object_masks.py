@@ -44,7 +44,7 @@ def load_backend(checkpoint: str, model_type: str | None, stamp: float, cache_di
 
 def sam_backend():
     """The configured SAM, or None (then GrabCut); shows what a checkpoint would add and where to set it."""
-    from dsaii_core.masks.sam import MODEL_TYPES, SamConfig
+    from dsaii_core.masks.sam_config import MODEL_TYPES, SamConfig
     with user_errors():
         config = SamConfig.resolve(ws.catalog)
     with st.expander("Segment Anything (SAM)", expanded=False):
@@ -118,7 +118,7 @@ def generate_panel(backend) -> None:
     redo = c3.checkbox("Redo images that have a mask", key="om_redo")
     auto = None
     if backend is not None:
-        from dsaii_core.masks.sam import AutoParams
+        from dsaii_core.masks.sam_config import AutoParams
         with st.expander("SAM automatic mask parameters"):
             a1, a2, a3 = st.columns(3)
             auto = AutoParams(points_per_side=a1.number_input("Points per side", 1, 64, 32, key="om_pps"),

@@ -121,7 +121,7 @@ def test_the_cli_runs_anomaly_masks_on_a_given_cluster(tmp_path, cluster):
 def test_object_masks_with_a_tiny_sam_on_ray_are_the_local_ones(tiny_ws, tmp_path, executor):
     from dsaii_core.masks.object_job import load_backend, make_candidates
     from dsaii_core.masks.objects import ObjectMaskParams, generate_for_class
-    from dsaii_core.masks.sam import AutoParams, SamConfig
+    from dsaii_core.masks.sam_config import AutoParams, SamConfig
     from tests.fixtures.tiny_sam import tiny_sam_checkpoint
     from tests.masks.test_object_job import object_files
     shutil.copytree(tiny_ws.root, tmp_path / "ray")

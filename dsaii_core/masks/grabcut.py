@@ -13,7 +13,6 @@ from typing import Sequence
 import cv2
 import numpy as np
 from scipy import ndimage
-from sklearn.cluster import KMeans
 
 from dsaii_core.masks.select import Candidate
 
@@ -121,6 +120,7 @@ def border_saliency(image: np.ndarray) -> np.ndarray:
     border = np.concatenate([lab[:strip].reshape(-1, 3), lab[-strip:].reshape(-1, 3),
                              lab[:, :strip].reshape(-1, 3), lab[:, -strip:].reshape(-1, 3)])
     colours = min(BORDER_COLOURS, len(np.unique(border.round(), axis=0)))
+    from sklearn.cluster import KMeans  # seconds to import: only when masks are made, not when a page opens
     centres = KMeans(n_clusters=colours, n_init=2, random_state=0).fit(border).cluster_centers_
     distance = np.linalg.norm(lab[:, :, None, :] - centres[None, None], axis=3).min(axis=2)
     return distance

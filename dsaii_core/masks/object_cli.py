@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         workspace = Workspace.open(ws)
         backend, auto, config = None, None, None
         if method != Method.grabcut:
-            from dsaii_core.masks.sam import AutoParams, SamConfig
+            from dsaii_core.masks.sam_config import AutoParams, SamConfig
             config = SamConfig.resolve(workspace.catalog, sam_checkpoint, sam_model)
             if config is not None:
                 typer.echo(f"loading SAM from {config.checkpoint}", err=True)

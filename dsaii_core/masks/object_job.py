@@ -34,7 +34,7 @@ class ObjectCandidatesTask:
     batch_size = 1
 
     def __init__(self, ws: Workspace, job: jobs.Job):
-        from dsaii_core.masks.sam import AutoParams, SamConfig
+        from dsaii_core.masks.sam_config import AutoParams, SamConfig
         spec, sam = job.params["params"], job.params.get("sam")
         self.ws = ws
         self.params = ObjectMaskParams(spec["method"], spec["rule"], spec["redo"],

@@ -28,7 +28,8 @@ from dsaii_core.masks.select import Candidate, Choice, Prompt
 from dsaii_core.workspace import Workspace
 
 if TYPE_CHECKING:  # SAM pulls in torch; the weight-free path must not pay for it
-    from dsaii_core.masks.sam import AutoParams, SamBackend
+    from dsaii_core.masks.sam import SamBackend
+    from dsaii_core.masks.sam_config import AutoParams
 
 METHODS = ("auto", "sam", "grabcut")
 CLASSICAL_VERSION = "classical-1"
@@ -131,7 +132,7 @@ def _load_candidates(path: Path) -> list[Candidate] | None:
 def image_candidates(image: np.ndarray, backend: "SamBackend | None", params: ObjectMaskParams) -> list[Candidate]:
     """Candidates for one image (SAM's automatic masks, or the weight-free ones), plus the whole frame."""
     if method_for(params, backend) == "sam":
-        from dsaii_core.masks.sam import AutoParams
+        from dsaii_core.masks.sam_config import AutoParams
         found = backend.automatic(image, params.sam or AutoParams())
     else:
         found = grabcut.candidates(image)

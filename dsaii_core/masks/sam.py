@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,63 +23,13 @@ import torch.nn.functional as F
 from segment_anything import SamAutomaticMaskGenerator, SamPredictor, sam_model_registry
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
-from dsaii_core.catalog import Catalog
 from dsaii_core.errors import DsaiiError
+from dsaii_core.masks.sam_config import ENCODER_DIMS, AutoParams, SamConfig
 from dsaii_core.masks.select import Candidate, Prompt
 
-# "tiny" is a 256 px test-size architecture (random weights are built in tests); never a real model.
-MODEL_TYPES = ("vit_b", "vit_l", "vit_h", "tiny")
-ENCODER_DIMS = {768: "vit_b", 1024: "vit_l", 1280: "vit_h", 32: "tiny"}
-SETTING_CHECKPOINT, SETTING_MODEL = "sam.checkpoint", "sam.model_type"
-ENV_CHECKPOINT, ENV_MODEL = "DSAII_SAM_CHECKPOINT", "DSAII_SAM_MODEL"
 # Magnitude of the logits a binary mask becomes when fed back as SAM's mask_input; SAM's own
 # low-resolution outputs on confident masks are of this order.
 MASK_LOGIT = 10.0
-
-
-@dataclass(frozen=True)
-class SamConfig:
-    """Where the weights are and which architecture they belong to (None: inferred from the weights)."""
-    checkpoint: Path
-    model_type: str | None = None
-    device: str | None = None
-
-    @classmethod
-    def resolve(cls, catalog: Catalog | None = None, checkpoint: Path | str | None = None,
-                model_type: str | None = None, device: str | None = None) -> "SamConfig | None":
-        """The configured SAM (flag, then workspace setting, then environment), or None when none is set."""
-        settings = catalog.get_setting if catalog is not None else (lambda key, default=None: default)
-        checkpoint = checkpoint or settings(SETTING_CHECKPOINT) or os.environ.get(ENV_CHECKPOINT)
-        model_type = model_type or settings(SETTING_MODEL) or os.environ.get(ENV_MODEL)
-        if not checkpoint:
-            return None
-        if model_type is not None and model_type not in MODEL_TYPES:
-            raise DsaiiError(f"unknown SAM model type '{model_type}' (one of {', '.join(MODEL_TYPES[:3])})")
-        return cls(Path(checkpoint).expanduser(), model_type, device)
-
-    def save(self, catalog: Catalog) -> None:
-        """Remember this checkpoint and model type as the workspace's SAM."""
-        catalog.set_setting(SETTING_CHECKPOINT, str(self.checkpoint))
-        if self.model_type:
-            catalog.set_setting(SETTING_MODEL, self.model_type)
-
-    @property
-    def key(self) -> str:
-        """Identifies these weights in cache names: path, size and modification time."""
-        stat = self.checkpoint.stat()
-        text = f"{self.checkpoint.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class AutoParams:
-    """SamAutomaticMaskGenerator's parameters (its defaults are tuned for ViT-H)."""
-    points_per_side: int = 32
-    points_per_batch: int = 64
-    pred_iou_thresh: float = 0.88
-    stability_score_thresh: float = 0.95
-    box_nms_thresh: float = 0.7
-    min_mask_region_area: int = 0
 
 
 def pick_device(preferred: str | None = None) -> torch.device:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from dsaii_core.errors import DsaiiError
 from dsaii_core.masks import sam
-from dsaii_core.masks.sam import AutoParams, SamBackend, SamConfig
+from dsaii_core.masks.sam import SamBackend
+from dsaii_core.masks.sam_config import ENV_CHECKPOINT, ENV_MODEL, AutoParams, SamConfig
 from dsaii_core.masks.select import Prompt, iou
 from dsaii_core.workspace import Workspace
 from tests.fixtures.object_reference import hazelnut
@@ -29,15 +32,15 @@ def backend(checkpoint, tmp_path) -> SamBackend:
 
 def test_config_comes_from_flag_then_setting_then_environment(tmp_path, monkeypatch, checkpoint):
     ws = Workspace.create(tmp_path / "ws")
-    monkeypatch.delenv(sam.ENV_CHECKPOINT, raising=False)
-    monkeypatch.delenv(sam.ENV_MODEL, raising=False)
+    monkeypatch.delenv(ENV_CHECKPOINT, raising=False)
+    monkeypatch.delenv(ENV_MODEL, raising=False)
     assert SamConfig.resolve(ws.catalog) is None
-    monkeypatch.setenv(sam.ENV_CHECKPOINT, "/env/sam.pth")
-    monkeypatch.setenv(sam.ENV_MODEL, "vit_b")
-    assert SamConfig.resolve(ws.catalog) == SamConfig(sam.Path("/env/sam.pth"), "vit_b")
+    monkeypatch.setenv(ENV_CHECKPOINT, "/env/sam.pth")
+    monkeypatch.setenv(ENV_MODEL, "vit_b")
+    assert SamConfig.resolve(ws.catalog) == SamConfig(Path("/env/sam.pth"), "vit_b")
     SamConfig(checkpoint, "tiny").save(ws.catalog)
     assert SamConfig.resolve(ws.catalog) == SamConfig(checkpoint, "tiny")
-    assert SamConfig.resolve(ws.catalog, checkpoint="/flag.pth", model_type="vit_h").checkpoint == sam.Path("/flag.pth")
+    assert SamConfig.resolve(ws.catalog, checkpoint="/flag.pth", model_type="vit_h").checkpoint == Path("/flag.pth")
     with pytest.raises(DsaiiError, match="unknown SAM model type"):
         SamConfig.resolve(ws.catalog, model_type="vit_x")
 

@@ -13,7 +13,8 @@ from dsaii_core.masks.augment import FALLBACKS, SHAPES, AugmentParams
 from dsaii_core.masks.bank import add_uploaded_masks, import_bank
 from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour, drawn_mask
 from dsaii_core.overlay import overlay_mask
-from app_pages._ui import cached_thumbnail, current_workspace, paginate, require_class, show_told, tell, user_errors
+from app_pages._ui import (cached_thumbnail, current_workspace, paginate, require_class, reviewer, show_told, tell,
+                           user_errors)
 
 COLUMNS = 4
 PER_PAGE = 12
@@ -75,17 +76,17 @@ def parameter_form(saved: AugmentParams) -> AugmentParams:
 
 def regenerate(mask_id: int, params: AugmentParams) -> None:
     with user_errors():
-        report = anomaly.regenerate_mask(ws, ws.catalog.mask(mask_id), params)
+        report = anomaly.regenerate_mask(ws, ws.catalog.mask(mask_id), params, reviewer())
         tell("Regenerated" + (f" — {report.misses[0]}" if report.misses else ""))
 
 
 def delete(mask_id: int) -> None:
-    ws.catalog.delete_mask(mask_id)
+    ws.catalog.delete_mask(mask_id, reviewer())
     tell("Mask deleted")
 
 
 def undo() -> None:
-    undone = ws.catalog.undo_masks(cls.id)
+    undone = ws.catalog.undo_masks(cls.id, reviewer())
     tell(f"Undid the last change ({len(undone)} mask{'s' * (len(undone) != 1)})" if undone else "Nothing to undo")
 
 
@@ -126,14 +127,14 @@ def generate_view() -> None:
             anomaly.save_class_params(ws, cls, params)
             with st.status(f"Making anomaly masks for {cls.name}…") as status:
                 bar = st.progress(0.0)
-                report = anomaly.generate_for_class(ws, cls, params, progress=bar.progress)
+                report = anomaly.generate_for_class(ws, cls, params, reviewer(), progress=bar.progress)
                 status.update(label=report.summary(), state="complete")
             st.session_state["am_report"] = report
         g2.button("Undo", icon=":material/undo:", on_click=undo, width="stretch", key="am_undo")
         with g3.popover("Delete all", icon=":material/delete_sweep:", width="stretch"):
             st.caption("Deletes every anomaly mask of this class (one undo step).")
             if st.button("Delete them", key="am_delete_all"):
-                tell(f"Deleted {anomaly.delete_anomaly_masks(ws, cls)} masks")
+                tell(f"Deleted {anomaly.delete_anomaly_masks(ws, cls, reviewer())} masks")
                 st.rerun()
         report = st.session_state.get("am_report")
         if report is not None:
@@ -150,7 +151,7 @@ def save_drawing() -> None:
     """Save the drawing the last run computed (a callback: it may then select the saved mask)."""
     item_id, mask_id, mask = st.session_state["am_drawing"]
     try:
-        saved = anomaly.save_drawn_mask(ws, ws.catalog.item(item_id), mask, replaces=mask_id)
+        saved = anomaly.save_drawn_mask(ws, ws.catalog.item(item_id), mask, replaces=mask_id, user=reviewer())
     except DsaiiError as exc:
         tell(str(exc))
         return

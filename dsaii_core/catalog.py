@@ -624,15 +624,18 @@ class Catalog:
     def last_decision_id(self) -> int:
         return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
 
-    def mark_batch(self, after_id: int, class_id: int) -> None:
-        """Make a class's mask decisions logged after `after_id` one batch, which `undo_masks` reverts at once."""
+    def mark_batch(self, after_id: int, class_id: int, user: str | None = None) -> None:
+        """Make a class's mask decisions logged after `after_id` (by `user`, when given: not a colleague's made
+        meanwhile) one batch, which `undo_masks` reverts at once."""
+        by_user, args = (" AND user = ?", (user,)) if user is not None else ("", ())
         with self.transaction() as conn:
-            conn.execute("UPDATE decisions SET batch = ? WHERE id > ? AND class_id = ? AND target = 'mask'",
-                         (after_id + 1, after_id, class_id))
+            conn.execute(f"UPDATE decisions SET batch = ? WHERE id > ? AND class_id = ? AND target = 'mask'{by_user}",
+                         (after_id + 1, after_id, class_id, *args))
 
-    def undo_masks(self, class_id: int) -> list[dict]:
-        """Revert the class's most recent mask decision that still stands, with the rest of its batch."""
-        return self._undo(class_id, None, "target = 'mask'", batched=True)
+    def undo_masks(self, class_id: int, user: str | None = None) -> list[dict]:
+        """Revert the class's most recent mask decision that still stands (by `user`, when given), with the
+        rest of its batch."""
+        return self._undo(class_id, user, "target = 'mask'", batched=True)
 
     # -- benchmark runs (bench phase) ------------------------------------------------------------
     def insert_run(self, *, name: str, detector: str, settings: dict, maps_dir: str | None,

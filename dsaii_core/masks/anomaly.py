@@ -77,8 +77,8 @@ def _miss(name: str, area: tuple[float, float], result: MaskResult) -> str:
 class MaskMaker:
     """Makes anomaly masks for the images of one class: bank decoded once, object masks looked up."""
 
-    def __init__(self, ws: Workspace, cls: ImageClass, params: AugmentParams):
-        self.ws, self.cls, self.params = ws, cls, params
+    def __init__(self, ws: Workspace, cls: ImageClass, params: AugmentParams, user: str = ""):
+        self.ws, self.cls, self.params, self.user = ws, cls, params, user
         self.bank = load_bank(ws, params.bank_sources) if params.source == "bank" else []
         if params.source == "bank" and not self.bank:
             if params.bank_sources:
@@ -106,7 +106,7 @@ class MaskMaker:
     def make(self, item: Item, report: GenerationReport, replaces: int | None = None) -> Mask | None:
         """Write one new anomaly mask for `item` (replacing mask `replaces`), recording misses in `report`."""
         history = len(self.ws.catalog.masks(item_id=item.id, kind="anomaly", active_only=False))
-        return store_mask(self.ws, item, self.params, *self.draw(item, history), report, replaces)
+        return store_mask(self.ws, item, self.params, *self.draw(item, history), report, replaces, self.user)
 
     def finish(self, report: GenerationReport) -> GenerationReport:
         if self.without_object_mask:
@@ -115,15 +115,15 @@ class MaskMaker:
 
 
 def store_mask(ws: Workspace, item: Item, params: AugmentParams, stream: list[int], result: MaskResult,
-               report: GenerationReport, replaces: int | None = None) -> Mask | None:
+               report: GenerationReport, replaces: int | None = None, user: str = "") -> Mask | None:
     """Write a drawn anomaly mask for `item` (replacing mask `replaces`), recording a miss in `report`."""
     if not result.fitted:
         report.misses.append(_miss(Path(item.file).name, params.area, result))
     if result.mask is None:
         return None
     row = ws.add_mask(item, result.mask, kind="anomaly", source=params.source, seed=params.seed, replaces=replaces,
-                      params={**params.as_dict(), "stream": stream, "tries": result.tries, "fitted": result.fitted,
-                              **result.detail})
+                      user=user, params={**params.as_dict(), "stream": stream, "tries": result.tries,
+                                         "fitted": result.fitted, **result.detail})
     report.written += 1
     report.mask_ids.append(row.id)
     return row
@@ -141,14 +141,14 @@ def normal_images(ws: Workspace, cls: ImageClass) -> list[Item]:
     return ws.catalog.items(class_id=cls.id, role="normal", statuses=("kept",))
 
 
-def generate_for_class(ws: Workspace, cls: ImageClass, params: AugmentParams,
+def generate_for_class(ws: Workspace, cls: ImageClass, params: AugmentParams, user: str = "",
                        progress: Progress = lambda f: None) -> GenerationReport:
     """Give every kept normal image of `cls` `params.per_image` anomaly masks (images that have them are skipped).
 
     Follows the reference gen_mask rule (see augment.augment_mask) or makes procedural masks;
-    deterministic for params.seed. The run is one undo step (`catalog.undo_masks`).
+    deterministic for params.seed. The run is one undo step of `user` (`catalog.undo_masks`).
     """
-    maker = MaskMaker(ws, cls, params)
+    maker = MaskMaker(ws, cls, params, user)
     report = GenerationReport()
     images = normal_images(ws, cls)
     first = ws.catalog.last_decision_id()
@@ -161,24 +161,25 @@ def generate_for_class(ws: Workspace, cls: ImageClass, params: AugmentParams,
                 maker.make(item, report)
             progress((index + 1) / len(images))
     finally:
-        ws.catalog.mark_batch(first, cls.id)
+        ws.catalog.mark_batch(first, cls.id, user)
     return maker.finish(report)
 
 
-def regenerate_mask(ws: Workspace, mask: Mask, params: AugmentParams) -> GenerationReport:
+def regenerate_mask(ws: Workspace, mask: Mask, params: AugmentParams, user: str = "") -> GenerationReport:
     """Replace one anomaly mask by a new one from the next random stream of its image (undo restores it)."""
     item = ws.catalog.item(mask.item_id)
-    maker = MaskMaker(ws, ws.catalog.class_by_id(item.class_id), params)
+    maker = MaskMaker(ws, ws.catalog.class_by_id(item.class_id), params, user)
     report = GenerationReport()
     maker.make(item, report, replaces=mask.id)
     return maker.finish(report)
 
 
-def save_drawn_mask(ws: Workspace, item: Item, mask: np.ndarray, replaces: int | None = None) -> Mask:
+def save_drawn_mask(ws: Workspace, item: Item, mask: np.ndarray, replaces: int | None = None,
+                    user: str = "") -> Mask:
     """Store a mask drawn by hand (optionally replacing an existing anomaly mask)."""
     if not np.any(mask):
         raise DsaiiError("the drawn mask is empty: paint the defect area before saving")
-    return ws.add_mask(item, mask, kind="anomaly", source="drawn", replaces=replaces)
+    return ws.add_mask(item, mask, kind="anomaly", source="drawn", replaces=replaces, user=user)
 
 
 def anomaly_masks(ws: Workspace, cls: ImageClass) -> list[tuple[Item, Mask]]:
@@ -187,13 +188,13 @@ def anomaly_masks(ws: Workspace, cls: ImageClass) -> list[tuple[Item, Mask]]:
     return [(images[m.item_id], m) for m in ws.catalog.masks(kind="anomaly", class_id=cls.id) if m.item_id in images]
 
 
-def delete_anomaly_masks(ws: Workspace, cls: ImageClass) -> int:
+def delete_anomaly_masks(ws: Workspace, cls: ImageClass, user: str = "") -> int:
     """Deactivate every anomaly mask of the class's normal images as one undo step; returns how many."""
     first = ws.catalog.last_decision_id()
     rows = anomaly_masks(ws, cls)
     for _, mask in rows:
-        ws.catalog.delete_mask(mask.id)
-    ws.catalog.mark_batch(first, cls.id)
+        ws.catalog.delete_mask(mask.id, user)
+    ws.catalog.mark_batch(first, cls.id, user)
     return len(rows)
 
 

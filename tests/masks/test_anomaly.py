@@ -96,6 +96,21 @@ def test_rerun_tops_up_and_a_run_is_one_undo_step(ws):
     assert len(undone) == 6 and {m.id for _, m in anomaly_masks(ws, cls)} == first
 
 
+def test_undo_reverts_ones_own_run_and_leaves_a_colleague_s_masks(ws):
+    cls = ws.get_class("hazelnut")
+    item = ws.catalog.items(class_id=cls.id, role="normal")[0]
+    drawn = np.zeros((item.height, item.width), np.uint8)
+    drawn[10:20, 10:30] = 255
+    first = ws.catalog.last_decision_id()
+    generate_for_class(ws, cls, AugmentParams(), "ana")
+    bens = save_drawn_mask(ws, item, drawn, user="ben")  # made while Ana's run was under way
+    ws.catalog.mark_batch(first, cls.id, "ana")          # as the end of her run does: Ben's mask stays out of it
+    assert ws.catalog.history(limit=1)[0]["user"] == "ben" and ws.catalog.history(limit=1)[0]["batch"] is None
+    assert len(ws.catalog.undo_masks(cls.id, "ana")) == 3
+    assert [m.id for _, m in anomaly_masks(ws, cls)] == [bens.id]
+    assert [d["user"] for d in ws.catalog.undo_masks(cls.id)] == ["ben"]
+
+
 def test_procedural_source(ws):
     cls = ws.get_class("hazelnut")
     report = generate_for_class(ws, cls, AugmentParams(source="procedural", shapes=("crack", "spot")))

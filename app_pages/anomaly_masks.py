@@ -87,7 +87,8 @@ def delete(mask_id: int) -> None:
 
 def undo() -> None:
     undone = ws.catalog.undo_masks(cls.id, reviewer())
-    tell(f"Undid the last change ({len(undone)} mask{'s' * (len(undone) != 1)})" if undone else "Nothing to undo")
+    count = f"{len(undone)} mask{'s' * (len(undone) != 1)}"
+    tell(f"Undid your last change ({count})" if undone else "Nothing of yours to undo")
 
 
 def edit(item_id: int, mask_id: int) -> None:

@@ -14,24 +14,25 @@ from dsaii_core.atomic import atomic_write_text
 FILE_NAME = "credentials.json"
 
 
-def read_credential(root: Path, key: str) -> str | None:
-    """The stored value, or None; an unreadable file counts as empty (the user types it again)."""
+def _stored(path: Path) -> dict:
+    """The file's key → value mapping; an unreadable or malformed file counts as empty (the user types it again)."""
     try:
-        stored = json.loads((Path(root) / FILE_NAME).read_text(encoding="utf-8"))
+        stored = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    value = stored.get(key) if isinstance(stored, dict) else None
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def read_credential(root: Path, key: str) -> str | None:
+    """The stored value, or None."""
+    value = _stored(Path(root) / FILE_NAME).get(key)
     return value if isinstance(value, str) and value else None
 
 
 def write_credential(root: Path, key: str, value: str | None) -> None:
     """Store `value` under `key` (an empty value removes it), owner-only."""
     path = Path(root) / FILE_NAME
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        stored = {}
-    stored = stored if isinstance(stored, dict) else {}
+    stored = _stored(path)
     if value:
         stored[key] = value
     else:

@@ -73,16 +73,21 @@ def test_anomaly_masks_on_ray_are_the_local_ones(tmp_path, executor):
     assert [r.notes for r in got.values()] == [r.notes for r in want.values()]
 
 
-def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes(tmp_path, executor):
-    local, remote = build_masked_ws(tmp_path / "local", normals=8), build_masked_ws(tmp_path / "ray", normals=8)
-    inpaint(local)
-    killed = []
+def worker_killer(executor):
+    """A progress callback that kill -9s one Ray worker once the job is under way, and the pids it killed."""
+    killed: list[int] = []
 
     def kill_a_worker(fraction: float) -> None:
         if 0 < fraction < 1 and not killed:
             killed.append(executor.pids[0])
             os.kill(killed[0], signal.SIGKILL)
+    return kill_a_worker, killed
 
+
+def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes(tmp_path, executor):
+    local, remote = build_masked_ws(tmp_path / "local", normals=8), build_masked_ws(tmp_path / "ray", normals=8)
+    inpaint(local)
+    kill_a_worker, killed = worker_killer(executor)
     job = inpaint(remote, executor, kill_a_worker)
     assert killed and (job.state, job.done, job.failed) == ("done", 8, 0)
     assert anomalies(remote) == anomalies(local)
@@ -173,13 +178,7 @@ def test_the_app_worker_runs_on_the_cluster_the_workspace_names(tmp_path, cluste
 def test_a_worker_that_keeps_dying_costs_its_items_one_attempt_and_is_replaced(tmp_path, executor, monkeypatch):
     monkeypatch.setattr("dsaii_core.ray_executor.RESTARTS", 0)  # no restart: the first death is final
     ws = build_masked_ws(tmp_path / "ray", normals=8)
-    killed = []
-
-    def kill_a_worker(fraction: float) -> None:
-        if 0 < fraction < 1 and not killed:
-            killed.append(executor.pids[0])
-            os.kill(killed[0], signal.SIGKILL)
-
+    kill_a_worker, killed = worker_killer(executor)
     job = inpaint(ws, executor, kill_a_worker)
     assert killed and (job.state, job.done, job.failed) == ("done", 8, 0)
     retried = {r["key"] for r in ws.catalog.db.execute("SELECT key FROM job_items WHERE job_id = ? AND attempts = 1",

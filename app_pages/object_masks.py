@@ -151,8 +151,9 @@ def grid(opacity: float) -> None:
     doubtful = sum(r.mask is not None and not r.accepted and r.confidence < DOUBTFUL_BELOW for r in rows)
     st.caption(f"{done} of {len(rows)} images have an object mask · {doubtful} doubtful · "
                f"{sum(r.accepted for r in rows)} checked")
+    shown = paginate(rows, PER_PAGE, "om_page")  # the page picker above the grid, as on the other pages
     columns = st.columns(COLUMNS)
-    for index, row in enumerate(paginate(rows, PER_PAGE, "om_page")):
+    for index, row in enumerate(shown):
         with columns[index % COLUMNS], st.container(border=True):
             image_file = str(ws.path(row.item.file))
             picture = (overlay_thumbnail(image_file, str(ws.path(row.mask.file)), opacity) if row.mask is not None

@@ -6,7 +6,6 @@ are open (`workspace_path`, `class_name`), so tests can set them directly.
 
 from __future__ import annotations
 
-import getpass
 import importlib.util
 import os
 import threading
@@ -18,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from dsaii_core import imageio
-from dsaii_core.catalog import ImageClass
+from dsaii_core.catalog import ImageClass, os_user
 from dsaii_core.errors import DsaiiError
 from dsaii_core.jobs import EXECUTORS, ExecutorChoice
 from dsaii_core.stats import class_stats
@@ -68,7 +67,7 @@ def current_class() -> ImageClass | None:
 
 def reviewer() -> str:
     """The name saved with the user's decisions and undone by their Undo: the sidebar's field, else the OS user."""
-    return st.session_state.get("reviewer") or getpass.getuser()
+    return st.session_state.get("reviewer") or os_user()
 
 
 def _remember_reviewer() -> None:

@@ -125,7 +125,7 @@ def generate_view() -> None:
         params = parameter_form(saved)
         g1, g2, g3 = st.columns([2, 1, 1])
         if g1.button("Generate", type="primary", icon=":material/auto_awesome:", width="stretch"):
-            anomaly.save_class_params(ws, cls, params)
+            anomaly.save_class_params(ws, cls, params, reviewer())
             with st.status(f"Making anomaly masks for {cls.name}…") as status:
                 bar = st.progress(0.0)
                 report = anomaly.generate_for_class(ws, cls, params, reviewer(), progress=bar.progress)

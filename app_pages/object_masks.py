@@ -105,7 +105,8 @@ def accept(item_id: int) -> None:
 def undo() -> None:
     undone = ws.catalog.undo(cls.id, user)
     reset_canvases()
-    tell("Undid your last change" if undone else "Nothing of yours to undo")
+    masks = f" ({len(undone)} masks)" if len(undone) > 1 else ""
+    tell(f"Undid your last change{masks}" if undone else "Nothing of yours to undo")
 
 
 def generate_panel(backend) -> None:
@@ -131,7 +132,7 @@ def generate_panel(backend) -> None:
         with user_errors(), st.status(f"Making object masks for {cls.name}…") as status:
             bar = st.progress(0.0)
             report = objects.generate_for_class(ws, cls, ObjectMaskParams(method, rule, redo, auto), backend,
-                                                progress=bar.progress)
+                                                user, progress=bar.progress)
             status.update(label=report.summary(), state="complete")
             tell(report.summary())
             reset_canvases()

@@ -8,6 +8,7 @@ names them and deleted after it, so a crash leaves at most an orphan file (see W
 
 from __future__ import annotations
 
+import getpass
 import json
 import sqlite3
 import threading
@@ -211,6 +212,14 @@ class Mask:
     confidence: float | None
     seed: int | None
     params: dict
+
+
+def os_user() -> str:
+    """The name a decision carries when nobody gave one: the operating system's user, else no name."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
 
 
 def _class(row: sqlite3.Row) -> ImageClass:
@@ -491,10 +500,10 @@ class Catalog:
         rows = self.db.execute(f"SELECT * FROM decisions {where} ORDER BY id DESC LIMIT ?", [*args, limit])
         return [dict(r) for r in rows]
 
-    def undo(self, class_id: int | None = None, user: str | None = None) -> dict | None:
-        """Revert the most recent decision (of a class / user) that still stands; returns it or None."""
-        undone = self._undo(class_id, user, "1", batched=False)
-        return undone[0] if undone else None
+    def undo(self, class_id: int | None = None, user: str | None = None) -> list[dict]:
+        """Revert the most recent decision (of a class / user) that still stands, with the rest of its batch
+        (a whole generation run); returns the decisions undone."""
+        return self._undo(class_id, user, "1", batched=True)
 
     def _undo(self, class_id: int | None, user: str | None, what: str, batched: bool) -> list[dict]:
         """Revert the latest decision matching `what` (SQL on decisions) that still stands, with the rest

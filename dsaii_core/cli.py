@@ -16,6 +16,7 @@ from typing import Callable, Iterator, Optional
 import typer
 from tqdm import tqdm
 
+from dsaii_core.catalog import os_user
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import Workspace
 
@@ -39,6 +40,10 @@ def progress_bar(label: str) -> Iterator[Callable[[float], None]]:
         def update(fraction: float) -> None:
             bar.update(int(round(min(max(fraction, 0.0), 1.0) * 1000)) - bar.n)
         yield update
+
+
+AS_USER = typer.Option(os_user(), "--user", show_default="the OS user",
+                       help="Your name, saved with the changes (Undo in the app reverts them as yours).")
 
 
 def echo_json(data: object) -> None:

@@ -41,12 +41,12 @@ def test_status_decisions_are_logged_and_undone_in_order(tiny_ws):
     tiny_ws.catalog.set_status([items[0].id], "dropped", user="ana")
     tiny_ws.catalog.set_status([items[1].id], "dropped", user="ben")
     assert [d["user"] for d in tiny_ws.catalog.history()] == ["ben", "ana"]
-    undone = tiny_ws.catalog.undo()
+    [undone] = tiny_ws.catalog.undo()
     assert undone["target_id"] == items[1].id
     assert tiny_ws.catalog.item(items[1].id).status == "kept"
     assert tiny_ws.catalog.item(items[0].id).status == "dropped"
     tiny_ws.catalog.undo()
-    assert tiny_ws.catalog.undo() is None
+    assert tiny_ws.catalog.undo() == []
     assert tiny_ws.catalog.item(items[0].id).status == "kept"
 
 
@@ -90,13 +90,13 @@ def test_undo_passes_over_a_mask_or_class_change_a_colleague_has_overruled(tiny_
     anas = tiny_ws.object_mask(item)
     bens = tiny_ws.add_mask(item, full, kind="object", source="drawn", replaces=anas.id, user="ben")
     tiny_ws.catalog.update_class(tiny_ws.get_class("hazelnut"), user="ben", kind="object")
-    assert tiny_ws.catalog.undo(cls.id, "ana") is None  # both of Ana's changes were overruled by Ben
+    assert tiny_ws.catalog.undo(cls.id, "ana") == []  # both of Ana's changes were overruled by Ben
     assert [m.id for m in tiny_ws.catalog.masks(item_id=item.id, kind="object")] == [bens.id]
-    assert tiny_ws.catalog.undo(cls.id, "ben")["target"] == "class"
+    assert tiny_ws.catalog.undo(cls.id, "ben")[0]["target"] == "class"
     assert tiny_ws.get_class("hazelnut").is_texture
-    assert tiny_ws.catalog.undo(cls.id, "ana")["new"] == "texture"  # in place again, so hers to undo
+    assert tiny_ws.catalog.undo(cls.id, "ana")[0]["new"] == "texture"  # in place again, so hers to undo
     assert not tiny_ws.get_class("hazelnut").is_texture
-    assert tiny_ws.catalog.undo(cls.id, "ben")["new"] == str(bens.id)
+    assert tiny_ws.catalog.undo(cls.id, "ben")[0]["new"] == str(bens.id)
     assert [m.id for m in tiny_ws.catalog.masks(item_id=item.id, kind="object")] == [tiny_ws.object_mask(item).id]
 
 

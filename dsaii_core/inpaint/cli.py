@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Optional
 
@@ -12,15 +11,8 @@ from dsaii_core.executor_cli import EXECUTOR, NUM_GPUS, RAY_ADDRESS, WORKERS, ex
 from dsaii_core.inpaint.base import InpaintParams
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
-
-
 def register(app: typer.Typer) -> None:
-    from dsaii_core.cli import echo_json, progress_bar
+    from dsaii_core.cli import AS_USER, echo_json, progress_bar
     from dsaii_core.workspace import Workspace
 
     @app.command()
@@ -45,7 +37,7 @@ def register(app: typer.Typer) -> None:
                 resume: Optional[int] = typer.Option(None, "--resume", help="Resume this job id instead."),
                 background: bool = typer.Option(False, "--background", help="Start a worker and return."),
                 executor: Optional[str] = EXECUTOR, ray_address: Optional[str] = RAY_ADDRESS,
-                num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS):
+                num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS, user: str = AS_USER):
         """Inpaint every anomaly mask that has no pending or accepted anomaly yet (a resumable job)."""
         from dsaii_core import jobs
         from dsaii_core.inpaint.generate import start_inpaint_job
@@ -59,7 +51,7 @@ def register(app: typer.Typer) -> None:
             params = InpaintParams(steps=steps, strength=strength, guidance=guidance, scheduler=scheduler,
                                    batch_size=batch_size)
             job = start_inpaint_job(workspace, workspace.classes(cls), backend, options=options, params=params,
-                                    prompt=prompt, negative_prompt=negative_prompt, seed=seed, user=_user())
+                                    prompt=prompt, negative_prompt=negative_prompt, seed=seed, user=user)
         if job.total == 0:
             typer.echo("nothing to inpaint: every anomaly mask already has a pending or accepted anomaly")
             return
@@ -84,13 +76,13 @@ def register(app: typer.Typer) -> None:
                                                       help="Accept every pending anomaly whose QC passed."),
                list_tiles: bool = typer.Option(False, "--list", help="List synthetic anomalies and their QC."),
                status: str = typer.Option("pending", "--status", help="With --list: pending | accepted | rejected | all"),
-               as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+               as_json: bool = typer.Option(False, "--json", help="Print JSON."), user: str = AS_USER):
         """Accept synthetic anomalies that pass QC, or list them with their QC figures."""
         from dsaii_core.inpaint import review as reviewing
         workspace = Workspace.open(ws)
         class_id = workspace.get_class(cls).id if cls else None
         if accept_passing_qc:
-            accepted = reviewing.accept_passing_qc(workspace, class_id, user=_user())
+            accepted = reviewing.accept_passing_qc(workspace, class_id, user=user)
             typer.echo(f"accepted {accepted} anomalies that passed QC")
         if list_tiles or not accept_passing_qc:
             statuses = reviewing.REVIEWABLE if status == "all" else (status,)

@@ -52,11 +52,11 @@ def class_params(cls: ImageClass) -> AugmentParams:
     return AugmentParams.from_dict(cls.settings.get(SETTINGS_KEY, {}), cls.kind)
 
 
-def save_class_params(ws: Workspace, cls: ImageClass, params: AugmentParams) -> ImageClass:
+def save_class_params(ws: Workspace, cls: ImageClass, params: AugmentParams, user: str = "") -> ImageClass:
     """Remember the parameters with the class (no-op when unchanged)."""
     if cls.settings.get(SETTINGS_KEY) == params.as_dict():
         return cls
-    return ws.catalog.update_class(cls, settings={**cls.settings, SETTINGS_KEY: params.as_dict()})
+    return ws.catalog.update_class(cls, user=user, settings={**cls.settings, SETTINGS_KEY: params.as_dict()})
 
 
 # -- one mask -----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def _print_report(report) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from dsaii_core.cli import echo_json, progress_bar
+    from dsaii_core.cli import AS_USER, echo_json, progress_bar
 
     @app.command("anomaly-masks")
     def anomaly_masks_command(
@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
             per_image: Optional[int] = typer.Option(None, "--per-image", help="Anomaly masks per normal image."),
             seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same masks)."),
             executor: Optional[str] = EXECUTOR, ray_address: Optional[str] = RAY_ADDRESS,
-            num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS):
+            num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS, user: str = AS_USER):
         """Give every kept normal image its anomaly masks (the reference gen_mask rule, or procedural)."""
         workspace = Workspace.open(ws)
         plan = []
@@ -46,10 +46,10 @@ def register(app: typer.Typer) -> None:
             changes = {k: v for k, v in (("source", source.value if source else None), ("per_image", per_image),
                                          ("seed", seed)) if v is not None}
             params = class_params(cls).replace(**changes)
-            plan.append((save_class_params(workspace, cls, params), params))
+            plan.append((save_class_params(workspace, cls, params, user), params))
         with executor_for(workspace.catalog, executor, ray_address, num_gpus, workers) as runner, \
                 progress_bar("anomaly masks") as bar:
-            reports = generate_with(workspace, plan, runner, progress=bar)
+            reports = generate_with(workspace, plan, runner, user, progress=bar)
         for cls, _ in plan:
             typer.echo(f"{cls.name}: ", nl=False)
             _print_report(reports[cls.id])

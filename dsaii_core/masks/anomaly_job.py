@@ -3,7 +3,7 @@
 `compute` draws an image's missing masks from the same random streams `generate_for_class` uses
 (on a worker: the bank is decoded once per class there), `commit` stores them; so a job writes,
 byte for byte and under the same file names, the masks `generate_for_class` writes. Each class's
-masks of the run are one undo step.
+masks of the run are one undo step of the person who started it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class AnomalyMaskTask:
         self.ws = ws
         self.params = {int(class_id): AugmentParams.from_dict(data, ws.catalog.class_by_id(int(class_id)).kind)
                        for class_id, data in job.params["classes"].items()}
+        self.user = job.params.get("user", "")
         self._makers: dict[int, MaskMaker] = {}
 
     def maker(self, class_id: int) -> MaskMaker:
@@ -71,7 +72,7 @@ class AnomalyMaskTask:
         item = self.ws.catalog.item(int(key))
         report = GenerationReport()
         for stream, result in output.draws:
-            store_mask(self.ws, item, self.params[item.class_id], stream, result, report)
+            store_mask(self.ws, item, self.params[item.class_id], stream, result, report, user=self.user)
         return json.dumps({"written": report.written, "mask_ids": report.mask_ids, "misses": report.misses,
                            "complete": output.complete,
                            "without_object_mask": Path(item.file).name if output.without_object_mask else None})
@@ -81,10 +82,13 @@ def make_task(ws: Workspace, job: jobs.Job) -> AnomalyMaskTask:
     return AnomalyMaskTask(ws, job)
 
 
-def start_anomaly_mask_job(ws: Workspace, plan: Sequence[tuple[ImageClass, AugmentParams]]) -> jobs.Job:
-    """A queued job over the kept normal images of the classes, each class with its parameters."""
+def start_anomaly_mask_job(ws: Workspace, plan: Sequence[tuple[ImageClass, AugmentParams]],
+                           user: str = "") -> jobs.Job:
+    """A queued job over the kept normal images of the classes, each class with its parameters; its masks
+    carry `user`'s name."""
     keys = [str(item.id) for cls, _ in plan for item in normal_images(ws, cls)]
-    return jobs.create_job(ws.catalog, JOB_KIND, keys, {"classes": {str(c.id): p.as_dict() for c, p in plan}},
+    return jobs.create_job(ws.catalog, JOB_KIND, keys,
+                           {"classes": {str(c.id): p.as_dict() for c, p in plan}, "user": user},
                            plan[0][0].id if len(plan) == 1 else None)
 
 
@@ -106,16 +110,16 @@ def job_reports(ws: Workspace, job: jobs.Job) -> dict[int, GenerationReport]:
 
 
 def generate_with(ws: Workspace, plan: Sequence[tuple[ImageClass, AugmentParams]],
-                  executor: jobs.Executor | None = None,
+                  executor: jobs.Executor | None = None, user: str = "",
                   progress: Callable[[float], None] = lambda f: None) -> dict[int, GenerationReport]:
     """generate_for_class for each (class, params) of `plan`, as one job on `executor`; reports per class id."""
     first = ws.catalog.last_decision_id()
-    job = start_anomaly_mask_job(ws, plan)
+    job = start_anomaly_mask_job(ws, plan, user)
     try:
         job = jobs.run_job(ws, job.id, executor=executor, progress=progress)
     finally:
         for cls, _ in plan:
-            ws.catalog.mark_batch(first, cls.id)
+            ws.catalog.mark_batch(first, cls.id, user)
     if job.state != "done":
         errors = "; ".join(f"image {key}: {error}" for key, error in jobs.item_errors(ws.catalog, job.id, limit=3))
         raise DsaiiError(f"anomaly-mask job {job.id} {job.state}: {errors or job.error}")

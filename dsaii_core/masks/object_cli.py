@@ -24,7 +24,7 @@ class Rule(str, Enum):
 
 
 def register(app: typer.Typer) -> None:
-    from dsaii_core.cli import progress_bar
+    from dsaii_core.cli import AS_USER, progress_bar
 
     @app.command("object-masks")
     def object_masks_command(
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
             export_dir: Optional[Path] = typer.Option(None, "--export-candidates", help="Also write every "
                                                       "candidate as <class>/<image>/<k>.png + metadata.csv."),
             executor: Optional[str] = EXECUTOR, ray_address: Optional[str] = RAY_ADDRESS,
-            num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS):
+            num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS, user: str = AS_USER):
         """Give every kept normal image of the object classes an object mask (resumable: done images are skipped).
 
         The candidates are made as a job (on Ray workers with --executor ray); choosing among them follows.
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
             make_candidates(workspace, classes, params, config, runner, progress=bar)
         for cls in classes:
             with progress_bar(cls.name) as bar:
-                report = generate_for_class(workspace, cls, params, backend=backend, progress=bar)
+                report = generate_for_class(workspace, cls, params, backend, user, progress=bar)
             typer.echo(report.summary())
             if export_dir is not None and not cls.is_texture:
                 with progress_bar(f"{cls.name} candidates") as bar:

@@ -163,13 +163,14 @@ def object_items(ws: Workspace, cls: ImageClass) -> list[Item]:
 
 
 def generate_for_class(ws: Workspace, cls: ImageClass, params: ObjectMaskParams = ObjectMaskParams(),
-                       backend: "SamBackend | None" = None,
+                       backend: "SamBackend | None" = None, user: str = "",
                        progress: Callable[[float], None] = lambda f: None) -> ObjectMaskReport:
     """Give every kept normal image of an object class an object mask, chosen among candidates.
 
     Images that already have one are skipped unless `params.redo`. When most images of the run
     choose the whole frame, the class's photos show the object filling the frame, and the few
-    others follow (a class is photographed one way). Masks are saved with their confidence.
+    others follow (a class is photographed one way). Masks are saved with their confidence, as one
+    undo step of `user`.
     """
     method = method_for(params, backend)
     report = ObjectMaskReport(cls.name, method)
@@ -189,18 +190,22 @@ def generate_for_class(ws: Workspace, cls: ImageClass, params: ObjectMaskParams 
         progress(0.9 * (index + 1) / max(1, len(todo)))
     frames = sum(c.candidate.source == "frame" for _, c in choices)
     report.fills_frame = params.rule == "objectness" and frames * 2 > len(choices)
-    for item, choice in choices:
-        candidate, confidence = choice.candidate, choice.confidence
-        if report.fills_frame and candidate.source == "frame":
-            confidence = max(confidence, frames / len(choices))
-        elif report.fills_frame:
-            candidate, confidence = select.frame((item.height, item.width)), min(confidence, 0.5)
-        ws.add_mask(item, candidate.mask, kind="object", source=f"{method}:{candidate.source}",
-                    confidence=round(confidence, 4),
-                    params={"rule": params.rule, "candidate": choice.index, "inverted": candidate.inverted,
-                            "score": round(choice.score, 4)})
-        report.written += 1
-        report.doubtful += confidence < select.DOUBTFUL_BELOW
+    first = ws.catalog.last_decision_id()
+    try:
+        for item, choice in choices:
+            candidate, confidence = choice.candidate, choice.confidence
+            if report.fills_frame and candidate.source == "frame":
+                confidence = max(confidence, frames / len(choices))
+            elif report.fills_frame:
+                candidate, confidence = select.frame((item.height, item.width)), min(confidence, 0.5)
+            ws.add_mask(item, candidate.mask, kind="object", source=f"{method}:{candidate.source}",
+                        confidence=round(confidence, 4), user=user,
+                        params={"rule": params.rule, "candidate": choice.index, "inverted": candidate.inverted,
+                                "score": round(choice.score, 4)})
+            report.written += 1
+            report.doubtful += confidence < select.DOUBTFUL_BELOW
+    finally:
+        ws.catalog.mark_batch(first, cls.id, user)
     progress(1.0)
     return report
 

@@ -16,13 +16,15 @@ def cli(*args, env=None):
 
 def test_object_masks_without_weights_then_resume(tiny_ws):
     root = tiny_ws.root
-    first = cli("object-masks", root)
+    first = cli("object-masks", root, "--user", "ana")
     assert first.returncode == 0, first.stderr
     assert "hazelnut: 3 object masks (grabcut)" in first.stdout and "no SAM checkpoint" in first.stderr
     again = cli("object-masks", root, "--class", "hazelnut")
     assert "0 object masks" in again.stdout and "3 already had one" in again.stdout
     ws = Workspace.open(root)
     assert len(ws.catalog.masks(kind="object")) == 3
+    assert len(ws.catalog.undo(ws.get_class("hazelnut").id, "ana")) == 3  # the run is one undo step of Ana's
+    assert ws.catalog.masks(kind="object") == []
 
 
 def test_object_masks_with_a_sam_checkpoint_and_candidate_export(tiny_ws, tmp_path):

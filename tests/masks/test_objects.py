@@ -42,10 +42,10 @@ def test_generation_masks_every_kept_image_resumes_and_redo_is_undoable(tiny_ws)
         assert select.iou(tiny_ws.read_mask(mask) > 0, reference) >= 0.8
     again = objects.generate_for_class(tiny_ws, cls)
     assert again.written == 0 and again.skipped == 3
-    redo = objects.generate_for_class(tiny_ws, cls, ObjectMaskParams(redo=True))
+    redo = objects.generate_for_class(tiny_ws, cls, ObjectMaskParams(redo=True), user="ana")
     assert redo.written == 3
-    for _ in range(3):
-        tiny_ws.catalog.undo(cls.id)
+    assert tiny_ws.catalog.undo(cls.id, "ben") == []  # the run is Ana's
+    assert len(tiny_ws.catalog.undo(cls.id, "ana")) == 3  # her whole run at once
     assert [tiny_ws.object_mask(i).id for i in items] == [m.id for m in first]
 
 

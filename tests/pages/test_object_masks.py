@@ -73,6 +73,23 @@ def test_without_weights_generate_then_fix_one_image_and_undo(tmp_path, monkeypa
     assert not at.subheader
 
 
+def test_one_undo_reverts_a_whole_generate_run_including_replaced_masks(tmp_path, monkeypatch):
+    monkeypatch.delenv("DSAII_SAM_CHECKPOINT", raising=False)
+    ws = workspace(tmp_path / "ws")
+    cls = ws.get_class("hazelnut")
+    first = objects.generate_for_class(ws, cls)
+    before = {m.id for m in ws.catalog.masks(kind="object")}
+    at = page(ws)
+    at.session_state["reviewer"] = "dana"
+    at.checkbox(key="om_redo").check().run()
+    at.button(key="om_generate").click().run()
+    assert not at.exception and first.written == 3
+    assert {m.id for m in ws.catalog.masks(kind="object")}.isdisjoint(before)
+    at.button(key="om_undo").click().run()
+    assert not at.exception and {m.id for m in ws.catalog.masks(kind="object")} == before
+    assert "Undid your last change (3 masks)" in [t.value for t in at.toast]
+
+
 def test_accept_from_the_grid_moves_the_image_last(tmp_path):
     ws = workspace(tmp_path / "ws")
     cls = ws.get_class("hazelnut")

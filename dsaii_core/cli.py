@@ -125,14 +125,25 @@ def status(ws: Path, as_json: bool = typer.Option(False, "--json", help="Print J
         typer.echo("\t".join(str(row[h]) for h in header))
 
 
+def _undone(decision: dict) -> str:
+    """One line on what undoing a logged decision did."""
+    old, new = decision["old"], decision["new"]
+    if decision["target"] == "item":
+        return f"item {decision['target_id']}: {new} -> {old}"
+    if decision["target"] == "class":
+        return f"class {decision['action']} restored" if decision["action"] == "settings" else \
+            f"class {decision['action']}: {new} -> {old}"
+    return ", ".join([f"mask {new} removed"] * (new is not None) + [f"mask {old} restored"] * (old is not None))
+
+
 @app.command()
 def undo(ws: Path, class_name: str = typer.Argument(..., metavar="CLASS"),
          user: Optional[str] = typer.Option(None, "--user", help="Only this person's decisions (default: anyone's).")):
-    """Revert the last curation or review decision of a class (a bulk one entirely)."""
+    """Revert the last change to a class that still stands: a decision, or a bulk decision or mask run entirely."""
     workspace = Workspace.open(ws)
-    undone = workspace.catalog.undo_batch(workspace.get_class(class_name).id, user)
+    undone = workspace.catalog.undo(workspace.get_class(class_name).id, user)
     for row in undone:
-        typer.echo(f"item {row['target_id']}: {row['new']} -> {row['old']} ({row['user'] or 'no name'})")
+        typer.echo(f"{_undone(row)} ({row['user'] or 'no name'})")
     typer.echo(f"undid {len(undone)} decision(s)" if undone else "nothing to undo")
 
 

@@ -51,7 +51,7 @@ def test_bad_image_is_named_and_exit_1_when_nothing_imported(tmp_path):
     assert result.returncode == 1 and "bad.png" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_undo_reverts_a_class_s_last_decision_by_a_person(tmp_path):
+def test_undo_reverts_a_class_s_last_change_by_a_person(tmp_path):
     from dsaii_core.workspace import Workspace
     ws = tmp_path / "ws"
     cli("init", ws)
@@ -65,6 +65,16 @@ def test_undo_reverts_a_class_s_last_decision_by_a_person(tmp_path):
     assert [catalog.item(i).status for i in (first, second)] == ["kept", "dropped"]
     assert "nothing to undo" in cli("undo", ws, "hazelnut", "--user", "ana").stdout
     assert cli("undo", ws, "no-such-class").returncode == 1
+
+    ground_truth = len(catalog.masks(kind="anomaly"))  # the imported real anomalies' masks
+    made = cli("anomaly-masks", ws, "--source", "procedural", "--per-image", "1", "--user", "ben")
+    count = len(catalog.masks(kind="anomaly")) - ground_truth
+    assert made.returncode == 0 and count > 1
+    result = cli("undo", ws, "hazelnut", "--user", "ben")  # the whole run, then the settings it saved
+    assert f"undid {count} decision(s)" in result.stdout and "removed (ben)" in result.stdout
+    assert len(catalog.masks(kind="anomaly")) == ground_truth
+    assert "class settings restored (ben)" in cli("undo", ws, "hazelnut", "--user", "ben").stdout
+    assert [catalog.item(i).status for i in (first, second)] == ["kept", "dropped"]
 
 
 def test_bad_usage_exits_2():

@@ -152,6 +152,14 @@ def sidebar() -> None:
                        f"{len(stats)} classes · {sum(s.normal for s in stats)} normal images")
 
 
+def gpus_per_worker(text: str) -> float | None:
+    """The 'GPUs per worker' field: a number, or empty for auto."""
+    try:
+        return float(text) if text.strip() else None
+    except ValueError:
+        raise DsaiiError(f"GPUs per worker must be a number, or empty for auto (not '{text}')") from None
+
+
 def executor_settings(ws: Workspace) -> None:
     """A collapsed expander choosing where the workspace's background jobs run: this machine or a Ray cluster."""
     choice = ExecutorChoice.resolve(ws.catalog)
@@ -162,15 +170,18 @@ def executor_settings(ws: Workspace) -> None:
         address = st.text_input("Ray address", value=choice.ray_address or "", key="ray_address", disabled=local,
                                 help="auto: the cluster this machine joined with `ray start`; empty: start a "
                                      "cluster on this machine. Every node needs the workspace folder at this path.")
-        gpus = st.number_input("GPUs per worker", 0.0, 64.0, float(choice.num_gpus), 0.25, key="ray_num_gpus",
-                               disabled=local, help="0 on CPU nodes; 0.5 puts two workers on each GPU.")
+        gpus = st.text_input("GPUs per worker", "" if choice.num_gpus is None else f"{choice.num_gpus:g}",
+                             key="ray_num_gpus", disabled=local, placeholder="auto",
+                             help="Empty (auto): 1 for SAM and Stable Diffusion when the cluster has GPUs, else 0. "
+                                  "0 on CPU nodes; 0.5 puts two workers on each GPU.")
         workers = st.number_input("Workers (0: as many as fit)", 0, 100_000, choice.workers or 0, key="ray_workers",
                                   disabled=local)
         if not local and importlib.util.find_spec("ray") is None:
             st.warning("Ray is not installed here: `pip install -r requirements-ray.txt`.")
         if st.button("Save", key="save_executor"):
             with user_errors():
-                ExecutorChoice(kind, address.strip() or None, float(gpus), int(workers) or None).save(ws.catalog)
+                choice = ExecutorChoice(kind, address.strip() or None, gpus_per_worker(gpus), int(workers) or None)
+                choice.save(ws.catalog)
                 st.toast(f"New jobs run on {EXECUTOR_LABELS[kind]}")
                 st.rerun()  # the expander's label shows the saved choice
 

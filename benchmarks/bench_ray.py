@@ -93,7 +93,8 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=512, help="image side in pixels")
     parser.add_argument("--address", default=None, help="Ray cluster (default: start one here with --cpus)")
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local cluster")
-    parser.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per worker")
+    parser.add_argument("--num-gpus", type=float, default=None, help="GPUs per worker (default: 1 for GPU work "
+                                                                      "on a cluster with GPUs, else 0)")
     parser.add_argument("--rounds", type=int, default=2, help="repetitions (the best is kept)")
     args = parser.parse_args()
     if args.address:

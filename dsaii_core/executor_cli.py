@@ -15,7 +15,8 @@ EXECUTOR = typer.Option(None, "--executor", help="local (this process) or ray (a
 RAY_ADDRESS = typer.Option(None, "--ray-address", help="With ray: the cluster to join, e.g. auto (the cluster this "
                                                        "node belongs to); default: the setting, else a new local one.")
 NUM_GPUS = typer.Option(None, "--num-gpus", min=0.0, help="With ray: GPUs each worker asks for (0.5 = two workers "
-                                                          "per GPU); default: the setting, else 0.")
+                                                          "per GPU); default: the setting, else 1 for SAM and "
+                                                          "Stable Diffusion on a cluster with GPUs, 0 otherwise.")
 WORKERS = typer.Option(None, "--workers", min=1, help="With ray: number of workers (default: as many as the "
                                                       "cluster has room for).")
 

@@ -80,6 +80,7 @@ class Task(Protocol):
     existed then and the workspace's files, and must not write the catalog.
     """
     batch_size: int
+    uses_gpu: bool  # its model runs on a GPU where there is one (a Ray worker is given one by default)
 
     def compute(self, keys: Sequence[str], seeds: Sequence[int]) -> list[object]:
         """One output or Exception per key; raise only for errors that doom the whole job."""
@@ -115,18 +116,18 @@ class LocalExecutor:
 class ExecutorChoice:
     """Where jobs run: 'local' (this process) or 'ray' (a cluster at `ray_address`; None starts one here).
 
-    `num_gpus` is what each Ray worker asks for (fractions share a GPU); `workers` defaults to as
-    many as the cluster has room for.
+    `num_gpus` is what each Ray worker asks for (fractions share a GPU; None: one for a task that
+    uses a GPU, when the cluster has GPUs); `workers` defaults to as many as the cluster has room for.
     """
     kind: str = "local"
     ray_address: str | None = None
-    num_gpus: float = 0.0
+    num_gpus: float | None = None
     workers: int | None = None
 
     def __post_init__(self):
         if self.kind not in EXECUTORS:
             raise DsaiiError(f"executor must be one of {', '.join(EXECUTORS)}, not '{self.kind}'")
-        if self.num_gpus < 0:
+        if self.num_gpus is not None and self.num_gpus < 0:
             raise DsaiiError(f"num_gpus must be 0 or more, not {self.num_gpus:g}")
         if self.workers is not None and self.workers < 1:
             raise DsaiiError(f"workers must be at least 1, not {self.workers}")
@@ -136,19 +137,21 @@ class ExecutorChoice:
                 num_gpus: float | None = None, workers: int | None = None) -> "ExecutorChoice":
         """The choice given (CLI flags), completed from the workspace settings, then the defaults."""
         get = catalog.get_setting if catalog is not None else (lambda key, default=None: default)
-        gpus = num_gpus if num_gpus is not None else float(get("ray_num_gpus") or 0)
+        saved = get("ray_num_gpus") or None
+        gpus = num_gpus if num_gpus is not None else float(saved) if saved is not None else None
         count = workers if workers is not None else int(get("ray_workers") or 0) or None
         return cls(kind or get("executor") or "local", ray_address or get("ray_address") or None, gpus, count)
 
     def save(self, catalog: Catalog) -> None:
         """Make this the workspace's choice (the app's background workers use it)."""
         for key, value in (("executor", self.kind), ("ray_address", self.ray_address or ""),
-                           ("ray_num_gpus", f"{self.num_gpus:g}"), ("ray_workers", str(self.workers or ""))):
+                           ("ray_num_gpus", "" if self.num_gpus is None else f"{self.num_gpus:g}"),
+                           ("ray_workers", str(self.workers or ""))):
             catalog.set_setting(key, value)
 
     def flags(self) -> list[str]:
         """The same choice as command-line flags (for a worker process)."""
-        flags = ["--executor", self.kind, "--num-gpus", f"{self.num_gpus:g}"]
+        flags = ["--executor", self.kind] + (["--num-gpus", f"{self.num_gpus:g}"] if self.num_gpus is not None else [])
         flags += ["--ray-address", self.ray_address] if self.ray_address else []
         return flags + (["--workers", str(self.workers)] if self.workers else [])
 

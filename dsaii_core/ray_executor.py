@@ -66,16 +66,18 @@ class TaskWorker:
 class RayExecutor:
     """Executor on a Ray cluster (`address` None: the cluster this process is connected to, else a new local one).
 
-    Workers are Ray actors asking for `num_cpus` and `num_gpus` each; there are `workers` of them
-    (default: as many as the cluster has room for), never more than the job has batches. They are
-    kept for the executor's life while it serves the same job (a resume reuses the loaded models).
+    Workers are Ray actors asking for `num_cpus` and `num_gpus` each (None: see `gpus_for`); there
+    are `workers` of them (default: as many as the cluster has room for), never more than the
+    cluster has room for or the job has batches. They are kept for the executor's life while it
+    serves the same job (a resume reuses the loaded models).
     """
 
-    def __init__(self, address: str | None = None, *, num_gpus: float = 0.0, num_cpus: float = 1.0,
+    def __init__(self, address: str | None = None, *, num_gpus: float | None = None, num_cpus: float = 1.0,
                  workers: int | None = None):
         self.address, self.num_gpus, self.num_cpus, self.workers = address, num_gpus, num_cpus, workers
         self.pids: list[int] = []
         self._connected_here = False
+        self._gpus = 0.0  # what the current job's workers ask for
         self._job_id: int | None = None
         self._snapshot: Path | None = None
         self._actors: list = []
@@ -90,21 +92,29 @@ class RayExecutor:
             raise DsaiiError(f"cannot reach the Ray cluster at {self.address}: {exc}") from exc
         self._connected_here = True
 
-    def capacity(self) -> int:
-        """How many workers the cluster has room for with this executor's resource asks."""
+    def gpus_for(self, task: Task) -> float:
+        """GPUs each worker of `task` asks for: the number given, else one for a task whose model uses a GPU
+        when the cluster has GPUs (Ray hides every GPU from a worker that asks for none), else none."""
+        if self.num_gpus is not None:
+            return self.num_gpus
+        self._connect()
+        return 1.0 if task.uses_gpu and ray.cluster_resources().get("GPU", 0.0) >= 1 else 0.0
+
+    def capacity(self, gpus: float) -> int:
+        """How many workers the cluster has room for when each asks for `num_cpus` and `gpus`."""
         self._connect()
         resources = ray.cluster_resources()
         room = int(resources.get("CPU", 0) // self.num_cpus) if self.num_cpus else 1 << 16
-        if self.num_gpus:
-            gpus = resources.get("GPU", 0.0)
-            if gpus < self.num_gpus:
-                raise DsaiiError(f"the Ray cluster has {gpus:g} GPUs; each worker asks for {self.num_gpus:g}")
-            room = min(room, int(gpus // self.num_gpus))
+        if gpus:
+            have = resources.get("GPU", 0.0)
+            if have < gpus:
+                raise DsaiiError(f"the Ray cluster has {have:g} GPUs; each worker asks for {gpus:g}")
+            room = min(room, int(have // gpus))
         return max(1, room)
 
     # -- workers -------------------------------------------------------------------------------
     def _spawn(self, root: str, job: Job):
-        actor_class = ray.remote(TaskWorker).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
+        actor_class = ray.remote(TaskWorker).options(num_cpus=self.num_cpus, num_gpus=self._gpus,
                                                      max_restarts=RESTARTS, max_task_retries=RESTARTS)
         return actor_class.remote(root, job, str(self._snapshot))
 
@@ -115,12 +125,16 @@ class RayExecutor:
         except RayTaskError as exc:
             raise exc.cause from None
 
-    def _workers(self, ws: Workspace, job: Job, count: int) -> list:
+    def _workers(self, ws: Workspace, job: Job, task: Task, batches: int) -> list:
+        """The job's workers, started when missing: one per batch, up to `workers` (or the cluster's room)."""
         if self._job_id != job.id:
             self._release()
+            self._gpus = self.gpus_for(task)
             self._snapshot = ws.cache_dir / "ray" / f"catalog-job{job.id}-{uuid.uuid4().hex[:8]}.sqlite"
             atomic_write_bytes(self._snapshot, ws.catalog.db.serialize())
             self._job_id = job.id
+        room = self.capacity(self._gpus)  # fails at once where no worker could ever be placed
+        count = min(self.workers or room, room, batches)  # a worker beyond the room would wait forever
         new = [self._spawn(str(ws.root), job) for _ in range(count - len(self._actors))]
         self._actors += new
         self.pids += self._ready(new)
@@ -147,7 +161,7 @@ class RayExecutor:
         if not todo:
             return
         self._connect()
-        idle = deque(self._workers(ws, job, min(self.workers or self.capacity(), len(todo))))
+        idle = deque(self._workers(ws, job, task, len(todo)))
         window = BUFFER_PER_WORKER * len(self._actors)
         order: deque[tuple[Batch, ray.ObjectRef]] = deque()
         running: dict[ray.ObjectRef, object] = {}

@@ -1,5 +1,5 @@
 """Jobs on a Ray cluster (one local cluster on 127.0.0.1 for the module): the same bytes as a local run,
-a worker killed mid-job, cancellation and resume, and the CLI flags."""
+a worker killed mid-job, cancellation and resume, GPUs for GPU work, and the CLI flags."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import time
 import pytest
 import ray
 
+from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.generate import start_inpaint_job
 from dsaii_core.jobs import (ExecutorChoice, get_job, item_seed, prepare_resume, request_cancel, run_job,
                              start_worker)
@@ -27,8 +28,8 @@ from tests.masks.test_anomaly_job import anomaly_files
 
 @pytest.fixture(scope="module")
 def cluster() -> str:
-    """A two-CPU Ray cluster on this machine; yields its address."""
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="WARNING")
+    """A Ray cluster on this machine with two CPUs and one GPU (declared to Ray: there is none); yields its address."""
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="WARNING")
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
@@ -135,6 +136,7 @@ def test_object_masks_with_a_tiny_sam_on_ray_are_the_local_ones(tiny_ws, tmp_pat
     params = ObjectMaskParams(method="sam", sam=AutoParams(points_per_side=2))
     for ws, runner in ((local, None), (remote, executor)):
         assert make_candidates(ws, ws.classes(), params, config, runner).state == "done"
+        assert runner is None or len(set(runner.pids)) == 1  # SAM workers ask for a GPU: the one GPU holds one
         backend = load_backend(config, ws.cache_dir / "sam")
         computed = backend.predictor.computed
         assert generate_for_class(ws, ws.get_class("hazelnut"), params, backend).written == 3
@@ -188,3 +190,26 @@ def test_a_worker_that_keeps_dying_costs_its_items_one_attempt_and_is_replaced(t
             if i.origin.startswith("inpaint:") and i.seed != item_seed(3, str(i.mask_id))} \
         == retried  # retried items got their next seed, as a failed attempt does locally
     assert killed[0] not in executor.pids and len(executor.pids) == 2
+
+
+class _Work:
+    def __init__(self, uses_gpu: bool):
+        self.uses_gpu = uses_gpu
+
+
+def test_gpu_work_asks_for_a_gpu_where_the_cluster_has_one_unless_told(cluster, monkeypatch):
+    assert RayExecutor().gpus_for(_Work(uses_gpu=True)) == 1.0  # else Ray would hide the GPUs from the worker
+    assert RayExecutor().gpus_for(_Work(uses_gpu=False)) == 0.0
+    assert RayExecutor(num_gpus=0.5).gpus_for(_Work(uses_gpu=False)) == 0.5
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})  # a cluster of CPU nodes
+    assert RayExecutor().gpus_for(_Work(uses_gpu=True)) == 0.0
+
+
+def test_asking_for_more_gpus_than_the_cluster_has_fails_at_once(tmp_path, cluster):
+    ws = build_masked_ws(tmp_path / "ray", normals=2)
+    runner = RayExecutor(num_gpus=2, workers=1)  # a worker that could never be placed would wait forever
+    with pytest.raises(DsaiiError, match="the Ray cluster has 1 GPUs; each worker asks for 2"):
+        inpaint(ws, runner)
+    runner.close()
+    job = ws.catalog.db.execute("SELECT id FROM jobs").fetchone()[0]
+    assert get_job(ws.catalog, job).state == "failed" and get_job(ws.catalog, job).resumable

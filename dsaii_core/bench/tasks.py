@@ -52,6 +52,7 @@ def run_of_job(job: jobs.Job) -> int:
 class BenchTask:
     """Scores one class per item; the detector is rebuilt per class from the job's spec."""
     batch_size = 1
+    uses_gpu = False  # the detectors' features are computed on the CPU
 
     def __init__(self, ws: Workspace, job: jobs.Job):
         self.ws, self.run_id = ws, run_of_job(job)

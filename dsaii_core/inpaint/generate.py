@@ -120,6 +120,7 @@ class InpaintTask:
         self.spec = job.params
         self.params = InpaintParams.from_dict(self.spec.get("params", {})).check()
         self.batch_size = self.params.batch_size
+        self.uses_gpu = self.spec["backend"] == "diffusers"  # the web UI's GPU is the web UI's business
         self.job_id = job.id
         self._backends: dict[int, Backend] = {}
 

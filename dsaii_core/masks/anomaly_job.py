@@ -35,6 +35,7 @@ class ImageMasks:
 class AnomalyMaskTask:
     """The 'anomaly_masks' job kind: compute = draw an image's missing masks, commit = store them."""
     batch_size = 4
+    uses_gpu = False
 
     def __init__(self, ws: Workspace, job: jobs.Job):
         self.ws = ws

@@ -41,6 +41,7 @@ class ObjectCandidatesTask:
                                        AutoParams(**spec["sam"]) if spec.get("sam") else None)
         self.backend = load_backend(SamConfig(Path(sam["checkpoint"]), sam["model_type"], sam["device"]),
                                     ws.cache_dir / "sam") if sam else None
+        self.uses_gpu = self.backend is not None  # GrabCut runs on the CPU
         method_for(self.params, self.backend)  # a method the settings cannot serve fails the job now
 
     def compute(self, keys: Sequence[str], seeds: Sequence[int]) -> list[object]:

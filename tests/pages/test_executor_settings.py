@@ -19,8 +19,15 @@ def test_choosing_a_ray_cluster_saves_it_for_the_workspace(tiny_ws):
     assert at.text_input(key="ray_address").disabled
     at.radio(key="executor_kind").set_value("ray").run()
     at.text_input(key="ray_address").set_value("auto")
-    at.number_input(key="ray_num_gpus").set_value(0.5)
+    at.text_input(key="ray_num_gpus").set_value("1/2")
+    at.button(key="save_executor").click().run()
+    assert "GPUs per worker must be a number" in at.error[0].value
+    assert ExecutorChoice.resolve(tiny_ws.catalog).kind == "local"  # nothing saved
+    at.text_input(key="ray_num_gpus").set_value("0.5")
     at.button(key="save_executor").click().run()
     assert not at.exception and not at.error
     assert ExecutorChoice.resolve(Workspace.open(tiny_ws.root).catalog) == ExecutorChoice("ray", "auto", 0.5, None)
     assert at.sidebar.expander[0].label == "Jobs run on a Ray cluster"
+    at.text_input(key="ray_num_gpus").set_value("")  # auto: GPUs for GPU work, where the cluster has them
+    at.button(key="save_executor").click().run()
+    assert ExecutorChoice.resolve(Workspace.open(tiny_ws.root).catalog) == ExecutorChoice("ray", "auto", None, None)

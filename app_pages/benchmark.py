@@ -64,8 +64,9 @@ def job_panel() -> None:
         st.rerun()
     for job in [j for j in recent if j.state != "done"]:
         with st.container(border=True):
+            where = f" · on {job.runs_on}" if job.runs_on else ""
             st.progress(job.fraction, text=f"Run #{run_of_job(job)} · {job.params['detector']['name']} · "
-                                           f"**{job.state}** · {job.done} of {job.total} classes")
+                                           f"**{job.state}** · {job.done} of {job.total} classes{where}")
             for key, error in jobs.item_errors(ws.catalog, job.id, limit=3):
                 st.caption(f"{key}: {error}")
             cols = st.columns(4)

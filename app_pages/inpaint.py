@@ -108,8 +108,10 @@ def job_panel() -> None:
     st.subheader("Jobs")
     for job in recent:
         with st.container(border=True):
+            failed = f" · {job.failed} failed" if job.failed else ""
+            where = f" · on {job.runs_on}" if job.runs_on else ""
             st.progress(job.fraction, text=f"Job {job.id} · {job.params.get('backend')} · **{job.state}** · "
-                                           f"{job.done} of {job.total} done" + (f" · {job.failed} failed" if job.failed else ""))
+                                           f"{job.done} of {job.total} done{failed}{where}")
             if job.error:
                 st.caption(f"⚠️ {job.error}")
             for key, error in jobs.item_errors(ws.catalog, job.id, limit=3):

@@ -159,6 +159,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE bank_masks ADD COLUMN frame_left INTEGER;
     ALTER TABLE bank_masks ADD COLUMN frame_top INTEGER;
     """,
+    # Ray (issue 10): where a job's worker runs it (this machine, or which Ray cluster), for the pages.
+    """
+    ALTER TABLE jobs ADD COLUMN runs_on TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

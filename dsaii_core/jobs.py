@@ -58,6 +58,7 @@ class Job:
     heartbeat: float | None
     created: float
     updated: float
+    runs_on: str | None  # where its last worker ran it: "this machine", "Ray (ADDRESS)"
 
     @property
     def fraction(self) -> float:
@@ -93,6 +94,8 @@ Batch = tuple[list[str], list[int]]
 
 
 class Executor(Protocol):
+    where: str  # for people: "this machine", "Ray (ADDRESS)"
+
     def map(self, ws: Workspace, job: Job, task: Task, batches: Iterable[Batch]) -> Iterator[tuple[Batch, list]]:
         """(batch, task.compute(*batch)) for each batch, in order; a remote executor rebuilds the task from
         (ws, job) on its workers. Closing the iterator abandons the batches not yet yielded."""
@@ -103,6 +106,7 @@ class Executor(Protocol):
 
 class LocalExecutor:
     """Runs batches one after another in this process (lazily, so a cancel stops at the next batch)."""
+    where = "this machine"
 
     def map(self, ws, job, task, batches):
         for batch in batches:
@@ -174,7 +178,8 @@ def _job(catalog: Catalog, row) -> Job:
     if state in ACTIVE_STATES and row["pid"] is not None and not _worker_alive(row["pid"], row["heartbeat"]):
         state = "interrupted"
     return Job(row["id"], row["kind"], row["class_id"], json.loads(row["params"]), state, row["total"],
-               row["done"], failed, row["error"], row["pid"], row["heartbeat"], row["created"], row["updated"])
+               row["done"], failed, row["error"], row["pid"], row["heartbeat"], row["created"], row["updated"],
+               row["runs_on"])
 
 
 def _pid_alive(pid: int) -> bool:
@@ -294,7 +299,7 @@ def start_worker(ws: Workspace, job_id: int, executor: ExecutorChoice | None = N
     return process.pid
 
 
-def _claim(catalog: Catalog, job_id: int, pid: int) -> Job:
+def _claim(catalog: Catalog, job_id: int, pid: int, runs_on: str) -> Job:
     """Mark the job running under this process; refuses a job another live worker runs or a finished one."""
     with catalog.transaction() as conn:
         row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -309,8 +314,8 @@ def _claim(catalog: Catalog, job_id: int, pid: int) -> Job:
             conn.execute("UPDATE job_items SET state = 'pending', attempts = 0 WHERE job_id = ? AND state = 'failed'",
                          (job_id,))
         conn.execute("UPDATE job_items SET state = 'pending' WHERE job_id = ? AND state = 'running'", (job_id,))
-        conn.execute("UPDATE jobs SET state = 'running', pid = ?, heartbeat = ?, error = NULL, updated = ? "
-                     "WHERE id = ?", (pid, time.time(), time.time(), job_id))
+        conn.execute("UPDATE jobs SET state = 'running', pid = ?, heartbeat = ?, error = NULL, updated = ?, "
+                     "runs_on = ? WHERE id = ?", (pid, time.time(), time.time(), runs_on, job_id))
     return get_job(catalog, job_id)
 
 
@@ -373,8 +378,8 @@ def load_task(ws: Workspace, job: Job) -> Task:
 def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,
             progress: Callable[[float], None] = lambda f: None, max_attempts: int = MAX_ATTEMPTS) -> Job:
     """Run (or resume) a job in this process until every item is done, failed, or the job is cancelled."""
-    catalog = ws.catalog
-    job = _claim(catalog, job_id, os.getpid())
+    catalog, executor = ws.catalog, executor or LocalExecutor()
+    job = _claim(catalog, job_id, os.getpid(), executor.where)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(catalog, job_id, stop), daemon=True)
     beat.start()
@@ -388,7 +393,7 @@ def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,
             keys = [key for key, _ in todo]
             batches = ((keys[i:i + task.batch_size], [seeds[k] for k in keys[i:i + task.batch_size]])
                        for i in range(0, len(keys), max(1, task.batch_size)))
-            results = (executor or LocalExecutor()).map(ws, job, task, batches)
+            results = executor.map(ws, job, task, batches)
             with closing(results):  # a cancel abandons the batches still running elsewhere
                 for batch, outputs in results:
                     _commit_batch(catalog, job_id, task, batch, outputs, attempts, max_attempts)

@@ -75,6 +75,7 @@ class RayExecutor:
     def __init__(self, address: str | None = None, *, num_gpus: float | None = None, num_cpus: float = 1.0,
                  workers: int | None = None):
         self.address, self.num_gpus, self.num_cpus, self.workers = address, num_gpus, num_cpus, workers
+        self.where = f"Ray ({address or 'a cluster on this machine'})"
         self.pids: list[int] = []
         self._connected_here = False
         self._gpus = 0.0  # what the current job's workers ask for

@@ -48,7 +48,7 @@ def test_a_worker_killed_mid_batch_resumes_to_a_complete_valid_set(tmp_path):
     _wait(ws, job.id, lambda j: j.done >= 2)
     os.kill(pid, signal.SIGKILL)
     interrupted = _wait(ws, job.id, lambda j: j.state == "interrupted", 10)
-    assert interrupted.done < interrupted.total and interrupted.resumable
+    assert interrupted.done < interrupted.total and interrupted.resumable and interrupted.runs_on == "this machine"
     run_job(ws, prepare_resume(ws.catalog, job.id).id)
     _assert_complete_and_valid(ws, job.id)
 

@@ -56,7 +56,7 @@ def test_inpainting_on_ray_writes_the_bytes_a_local_run_writes(tmp_path, executo
     local, remote = build_masked_ws(tmp_path / "local", normals=6), build_masked_ws(tmp_path / "ray", normals=6)
     assert inpaint(local).state == "done"
     job = inpaint(remote, executor)
-    assert (job.state, job.done) == ("done", 6)
+    assert (job.state, job.done, job.runs_on) == ("done", 6, "Ray (a cluster on this machine)")
     assert anomalies(remote) == anomalies(local) and len(anomalies(local)) == 6
     assert len(set(executor.pids)) == 2 and os.getpid() not in executor.pids
     assert len(list((remote.cache_dir / "ray").glob("catalog-*.sqlite"))) == 1  # the workers' catalog snapshot

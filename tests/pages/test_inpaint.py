@@ -52,7 +52,8 @@ def test_start_runs_a_background_job_that_writes_pending_anomalies(ws):
     wait_done(ws, job.id)
     assert len(ws.catalog.items(role="anomaly", statuses=("pending",))) == 3
     at.run()
-    assert any(f"Job {job.id}" in str(p.proto) and "done" in str(p.proto) for p in at.get("progress"))
+    assert any(f"Job {job.id}" in str(p.proto) and "done" in str(p.proto) and "on this machine" in str(p.proto)
+               for p in at.get("progress"))
 
 
 def test_diffusers_needs_an_existing_model_and_says_so(ws):

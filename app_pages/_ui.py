@@ -19,7 +19,7 @@ import streamlit as st
 from dsaii_core import imageio
 from dsaii_core.catalog import ImageClass, os_user
 from dsaii_core.errors import DsaiiError
-from dsaii_core.jobs import EXECUTORS, ExecutorChoice
+from dsaii_core.jobs import EXECUTORS, ExecutorChoice, check_reachable
 from dsaii_core.stats import class_stats
 from dsaii_core.workspace import Workspace
 
@@ -181,6 +181,8 @@ def executor_settings(ws: Workspace) -> None:
         if st.button("Save", key="save_executor"):
             with user_errors():
                 choice = ExecutorChoice(kind, address.strip() or None, gpus_per_worker(gpus), int(workers) or None)
+                if choice.kind == "ray" and choice.ray_address:
+                    check_reachable(choice.ray_address)
                 choice.save(ws.catalog)
                 st.toast(f"New jobs run on {EXECUTOR_LABELS[kind]}")
                 st.rerun()  # the expander's label shows the saved choice

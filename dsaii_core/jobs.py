@@ -18,6 +18,7 @@ import hashlib
 import importlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -168,6 +169,19 @@ class ExecutorChoice:
         except ImportError as exc:
             raise DsaiiError("the ray executor needs Ray: pip install -r requirements-ray.txt") from exc
         return RayExecutor(self.ray_address, num_gpus=self.num_gpus, workers=self.workers)
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail at once on a HOST:PORT (or ray://HOST:PORT) address that nothing answers on: ray.init would wait for
+    such a cluster forever. Other addresses ('auto', 'local') Ray resolves itself, failing fast when it cannot."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise DsaiiError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc or 'timed out'} (is "
+                         "`ray start --head` running there, and is this its address?)") from exc
 
 
 # -- reading and writing job rows ---------------------------------------------------------------

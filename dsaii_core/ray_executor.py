@@ -30,7 +30,7 @@ from ray.exceptions import RayActorError, RayTaskError
 from dsaii_core.atomic import atomic_write_bytes
 from dsaii_core.catalog import Catalog
 from dsaii_core.errors import DsaiiError
-from dsaii_core.jobs import Batch, Job, Task, load_task
+from dsaii_core.jobs import Batch, Job, Task, check_reachable, load_task
 from dsaii_core.workspace import DB_NAME, Workspace
 
 RESTARTS = 3          # per actor: restarts after its process died, and recomputations of its batch
@@ -87,6 +87,8 @@ class RayExecutor:
     def _connect(self) -> None:
         if ray.is_initialized():
             return
+        if self.address is not None:
+            check_reachable(self.address)
         try:
             ray.init(address=self.address, include_dashboard=False, logging_level="WARNING")
         except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -21,6 +21,7 @@ from dsaii_core.masks.anomaly import class_params
 from dsaii_core.masks.anomaly_job import generate_with
 from dsaii_core.ray_executor import RayExecutor
 from dsaii_core.workspace import Workspace
+from scripts.browser import free_port
 from tests.fixtures.masked_ws import build_masked_ws
 from tests.masks.test_anomaly import build as build_anomaly_ws
 from tests.masks.test_anomaly_job import anomaly_files
@@ -213,3 +214,12 @@ def test_asking_for_more_gpus_than_the_cluster_has_fails_at_once(tmp_path, clust
     runner.close()
     job = ws.catalog.db.execute("SELECT id FROM jobs").fetchone()[0]
     assert get_job(ws.catalog, job).state == "failed" and get_job(ws.catalog, job).resumable
+
+
+def test_a_cluster_address_nothing_answers_on_fails_at_once(tiny_ws):
+    port = free_port()  # nobody listens there
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "dsaii_core", "anomaly-masks", str(tiny_ws.root), "--executor", "ray",
+                           "--ray-address", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and time.monotonic() - started < 60  # ray.init alone waits for it forever
+    assert f"error: cannot reach the Ray cluster at 127.0.0.1:{port}: Connection refused" in done.stderr

@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from dsaii_core.jobs import ExecutorChoice
 from dsaii_core.workspace import Workspace
+from scripts.browser import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,6 +25,11 @@ def test_choosing_a_ray_cluster_saves_it_for_the_workspace(tiny_ws):
     assert "GPUs per worker must be a number" in at.error[0].value
     assert ExecutorChoice.resolve(tiny_ws.catalog).kind == "local"  # nothing saved
     at.text_input(key="ray_num_gpus").set_value("0.5")
+    at.text_input(key="ray_address").set_value(f"127.0.0.1:{free_port()}")  # nobody listens there
+    at.button(key="save_executor").click().run()
+    assert "cannot reach the Ray cluster" in at.error[0].value
+    assert ExecutorChoice.resolve(tiny_ws.catalog).kind == "local"  # nothing saved
+    at.text_input(key="ray_address").set_value("auto")  # Ray finds the cluster this machine joined
     at.button(key="save_executor").click().run()
     assert not at.exception and not at.error
     assert ExecutorChoice.resolve(Workspace.open(tiny_ws.root).catalog) == ExecutorChoice("ray", "auto", 0.5, None)

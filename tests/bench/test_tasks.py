@@ -13,6 +13,7 @@ from dsaii_core.errors import DsaiiError
 
 class CrashAfterFirstClass:
     """An executor that dies after the first batch, like a killed worker."""
+    where = "a doomed worker"
 
     def map(self, ws, job, task, batches):
         first = next(iter(batches))

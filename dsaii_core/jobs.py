@@ -6,7 +6,8 @@ commits each item's result rows together with its
 `job_items` row in one transaction, so an item is done exactly when its result is in the catalog:
 a worker killed at any moment resumes without losing or duplicating results. A file written
 before a crash is either overwritten by the retry (same next file name) or removed by
-`Workspace.repair`. Failed items are retried with a new seed up to `max_attempts`.
+`Workspace.repair`; what a task staged and nobody filed is removed when the job stops.
+Failed items are retried with a new seed up to `max_attempts`.
 
 The worker (`python -m dsaii_core worker WS JOB_ID`) runs detached from the app, beats a
 heartbeat, and stops between batches when the job is cancelled.
@@ -426,6 +427,7 @@ def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,
         _finish(catalog, job_id, "failed", str(exc) or type(exc).__name__)
         raise
     finally:
+        ws.clear_staging(job_id)
         stop.set()
         beat.join(timeout=5)
     return get_job(catalog, job_id)

@@ -4,9 +4,10 @@ Each actor rebuilds the task from (workspace folder, job) through the same facto
 so a model is loaded once per worker, not per item. It reads the catalog from a private copy of
 the catalog as it was when the job started (SQLite must not be shared between machines: the driver
 leaves a snapshot in the workspace cache, each worker copies it to its own disk) and the images
-from the workspace folder, which every node mounts at the same path. Actors compute and
-return their outputs; the driver alone commits them, in the order the batches were made, so the
-catalog, the file names and the bytes come out as a local run's do.
+from the workspace folder, which every node mounts at the same path. Actors compute, write the
+images they make into that folder (the job's staging area: see Workspace.stage_image) and return
+small records; the driver alone files them and writes the catalog, in the order the batches were
+made, so the catalog, the file names and the bytes come out as a local run's do.
 
 A worker that dies (process killed, node lost) is restarted by Ray and its batch computed again
 (`RESTARTS` times); when it keeps dying, the batch's items count one failed attempt and a fresh

@@ -11,7 +11,9 @@ the workspace. Files are written (atomically) before the catalog row that names 
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ KINDS = ("object", "texture")
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 MAX_NAME_CHARS = 64
 ORPHAN_GRACE_S = 300
+STAGING = "staging"  # images a job's workers wrote, per job, that the driver has not filed yet
 
 
 def safe_dirname(name: str) -> str:
@@ -51,6 +54,16 @@ def clean_class_name(name: str) -> str:
     if not text:
         raise DsaiiError("a class name cannot be empty")
     return text
+
+
+@dataclass(frozen=True)
+class StagedImage:
+    """An image a job's worker (maybe on another node) encoded and wrote into the workspace's staging
+    folder, for the driver to file with `add_image`: only its name and facts travel back."""
+    file: str  # workspace-relative
+    sha256: str
+    width: int
+    height: int
 
 
 @dataclass(frozen=True)
@@ -141,17 +154,22 @@ class Workspace:
         index = self.catalog.max_index(cls.id, role) + 1
         return f"{self.class_folder(cls, role)}/{index:03d}.png"
 
-    def add_image(self, cls: ImageClass, image: np.ndarray, *, role: str = "normal", status: str | None = None,
-                  origin: str = "import", sha256: str | None = None, parent_id: int | None = None,
-                  defect: str | None = None, seed: int | None = None, info: dict | None = None,
-                  skip_duplicates: bool = True) -> AddResult:
-        """Store an RGB image as a new item (PNG); skipped when the class already has its sha256.
+    def add_image(self, cls: ImageClass, image: np.ndarray | StagedImage, *, role: str = "normal",
+                  status: str | None = None, origin: str = "import", sha256: str | None = None,
+                  parent_id: int | None = None, defect: str | None = None, seed: int | None = None,
+                  info: dict | None = None, skip_duplicates: bool = True) -> AddResult:
+        """Store an RGB image (or move a staged one) as a new item (PNG); skipped when the class already
+        has its sha256.
 
         `sha256` identifies the content as it arrived (the source file's bytes); by default the
         hash of the PNG written.
         """
-        png = imageio.encode_png(image)  # before taking the write lock: encoding is the slow part
-        sha256 = sha256 or sha256_bytes(png)
+        if isinstance(image, StagedImage):
+            png, size = None, (image.width, image.height)
+            sha256 = sha256 or image.sha256
+        else:
+            png, size = imageio.encode_png(image), (image.shape[1], image.shape[0])  # before the write lock
+            sha256 = sha256 or sha256_bytes(png)
         status = status or ("kept" if role == "normal" else "pending")
         # One write transaction for the duplicate check, the name choice, the file and its row,
         # so two writers never pick the same file name.
@@ -159,11 +177,26 @@ class Workspace:
             if skip_duplicates and self.catalog.has_sha(cls.id, sha256):
                 return AddResult(None, "already in the class")
             relative = self._next_file(cls, role)
-            atomic_write_bytes(self.path(relative), png)
+            if png is None:
+                self.path(relative).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.path(image.file), self.path(relative))  # one file system: atomic
+            else:
+                atomic_write_bytes(self.path(relative), png)
             item = self.catalog.insert_item(class_id=cls.id, role=role, file=relative, sha256=sha256,
-                                            width=image.shape[1], height=image.shape[0], status=status,
+                                            width=size[0], height=size[1], status=status,
                                             origin=origin, parent_id=parent_id, defect=defect, seed=seed, info=info)
         return AddResult(item)
+
+    def stage_image(self, image: np.ndarray, job_id: int, name: str) -> StagedImage:
+        """Encode `image` as PNG into job `job_id`'s staging folder as `name` (a retry overwrites it)."""
+        png = imageio.encode_png(image)
+        relative = f"{STAGING}/job{job_id}/{name}.png"
+        atomic_write_bytes(self.path(relative), png)
+        return StagedImage(relative, sha256_bytes(png), image.shape[1], image.shape[0])
+
+    def clear_staging(self, job_id: int) -> None:
+        """Remove what job `job_id`'s workers staged and nobody filed (a cancelled or failed batch's images)."""
+        shutil.rmtree(self.path(f"{STAGING}/job{job_id}"), ignore_errors=True)
 
     def read_image(self, item: Item) -> np.ndarray:
         return imageio.read_image(self.path(item.file))

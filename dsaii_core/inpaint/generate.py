@@ -20,7 +20,7 @@ from dsaii_core.inpaint.base import Backend, InpaintFailed, InpaintParams, Inpai
 from dsaii_core.inpaint.classical import ClassicalBackend, DefectSource
 from dsaii_core.inpaint.qc import check_result
 from dsaii_core.jobs import Job, create_job
-from dsaii_core.workspace import Workspace
+from dsaii_core.workspace import StagedImage, Workspace
 
 BACKENDS = ("classical", "diffusers", "webui")
 MAX_DEFECT_SOURCES = 32
@@ -107,13 +107,14 @@ def start_inpaint_job(ws: Workspace, classes: Sequence[ImageClass], backend: str
 
 @dataclass(frozen=True)
 class _Result:
-    image: np.ndarray
+    image: StagedImage  # written by the worker into the shared workspace folder
     qc: dict
     prompt: str
 
 
 class InpaintTask:
-    """The 'inpaint' job kind: compute = backend + QC, commit = a pending anomaly item."""
+    """The 'inpaint' job kind: compute = backend + QC + the image staged in the workspace folder (by the
+    worker that made it), commit = the staged image filed as a pending anomaly item."""
 
     def __init__(self, ws: Workspace, job: Job):
         self.ws = ws
@@ -155,7 +156,8 @@ class InpaintTask:
             results = backend.inpaint_batch([r for _, r, _ in members], self.params)
             for (index, request, _), result in zip(members, results):
                 outputs[index] = result if isinstance(result, Exception) else _Result(
-                    result, check_result(request.image, result, request.mask).as_dict(), request.prompt)
+                    self.ws.stage_image(result, self.job_id, f"{keys[index]}-{seeds[index]}"),
+                    check_result(request.image, result, request.mask).as_dict(), request.prompt)
         return outputs
 
     def commit(self, key: str, seed: int, output: object) -> str:

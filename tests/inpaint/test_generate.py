@@ -1,7 +1,8 @@
 import numpy as np
 
-from dsaii_core.inpaint.generate import defect_sources, pending_pairs, start_inpaint_job
-from dsaii_core.jobs import item_seed, run_job
+from dsaii_core.atomic import sha256_bytes
+from dsaii_core.inpaint.generate import InpaintTask, defect_sources, pending_pairs, start_inpaint_job
+from dsaii_core.jobs import get_job, item_seed, run_job
 
 
 def test_a_job_turns_every_pair_into_a_pending_anomaly_with_its_mask_seed_and_qc(masked_ws):
@@ -36,3 +37,19 @@ def test_a_rejected_result_makes_its_pair_pending_again(masked_ws):
 def test_real_defects_of_the_class_are_the_transplant_sources(masked_ws):
     sources = defect_sources(masked_ws, masked_ws.get_class("hazelnut"))
     assert len(sources) == 1 and sources[0].label == "crack" and sources[0].mask.any()
+
+
+def test_the_worker_stages_its_image_in_the_workspace_and_the_driver_files_those_bytes(masked_ws):
+    ws = masked_ws
+    job = start_inpaint_job(ws, ws.classes(), "classical", seed=5)
+    task = InpaintTask(ws, get_job(ws.catalog, job.id))
+    key = str(pending_pairs(ws, ws.get_class("hazelnut"))[0].id)
+    [output] = task.compute([key], [7])  # what a worker returns: the file's name and facts, not the pixels
+    staged = ws.path(output.image.file)
+    assert staged.is_relative_to(ws.root / "staging") and sha256_bytes(staged.read_bytes()) == output.image.sha256
+    data = staged.read_bytes()
+    item = ws.catalog.item(int(task.commit(key, 7, output)))
+    assert not staged.exists() and ws.path(item.file).read_bytes() == data and item.sha256 == output.image.sha256
+    task.compute([key], [8])  # a batch nobody files (a cancelled job's) is cleared when the job stops
+    run_job(ws, job.id)
+    assert not (ws.root / "staging" / f"job{job.id}").exists()

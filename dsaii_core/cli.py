@@ -125,6 +125,40 @@ def status(ws: Path, as_json: bool = typer.Option(False, "--json", help="Print J
         typer.echo("\t".join(str(row[h]) for h in header))
 
 
+@app.command("jobs")
+def jobs_command(ws: Path,
+                 cancel: Optional[int] = typer.Option(None, "--cancel", metavar="ID",
+                                                      help="Ask job ID's worker to stop after its current batch."),
+                 resume: Optional[int] = typer.Option(None, "--resume", metavar="ID",
+                                                      help="Resume an inpaint or bench job in a background worker "
+                                                           "(where the workspace's settings say)."),
+                 as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Recent jobs, newest first: kind, state, progress and where they run; or cancel / resume one."""
+    from dsaii_core import jobs
+    workspace = Workspace.open(ws)
+    if cancel is not None:
+        job = jobs.request_cancel(workspace.catalog, cancel)
+        typer.echo(f"job {job.id}: {job.state}")
+    if resume is not None:
+        kind = jobs.get_job(workspace.catalog, resume).kind
+        if kind not in jobs.BACKGROUND_KINDS:
+            raise DsaiiError(f"job {resume} makes {kind.replace('_', ' ')}: run `{kind.replace('_', '-')}` again "
+                             "instead (it skips the images that are done)")
+        job = jobs.prepare_resume(workspace.catalog, resume)
+        typer.echo(f"job {job.id}: resumed by worker pid {jobs.start_worker(workspace, job.id)}")
+    if cancel is not None or resume is not None:
+        return
+    rows = [{"id": j.id, "kind": j.kind, "state": j.state, "done": j.done, "failed": j.failed, "total": j.total,
+             "runs_on": j.runs_on, "error": j.error} for j in jobs.list_jobs(workspace.catalog)]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['id']}\t{row['kind']}\t{row['state']}\t{row['done']}/{row['total']}"
+                   + (f" ({row['failed']} failed)" if row["failed"] else "") + f"\t{row['runs_on'] or '-'}"
+                   + (f"\t{row['error']}" if row["error"] else ""))
+
+
 def _undone(decision: dict) -> str:
     """One line on what undoing a logged decision did."""
     old, new = decision["old"], decision["new"]

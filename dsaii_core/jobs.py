@@ -43,6 +43,7 @@ TASK_FACTORIES = {"inpaint": "dsaii_core.inpaint.generate:make_task", "bench": "
                   "object_masks": "dsaii_core.masks.object_job:make_task",
                   "anomaly_masks": "dsaii_core.masks.anomaly_job:make_task"}
 EXECUTORS = ("local", "ray")
+BACKGROUND_KINDS = ("inpaint", "bench")  # run by a detached worker; the mask kinds run inside their command
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,30 @@ def test_bad_usage_exits_2():
     assert cli("no-such-command").returncode == 2
 
 
-@pytest.mark.parametrize("command", ["init", "import", "classes", "status", "export", "undo"])
+@pytest.mark.parametrize("command", ["init", "import", "classes", "status", "export", "undo", "jobs"])
 def test_every_command_has_help(command):
     result = cli(command, "--help")
     assert result.returncode == 0 and "Usage" in result.stdout
+
+
+def test_jobs_lists_cancels_and_resumes_a_background_job(tmp_path):
+    import time
+
+    from dsaii_core.inpaint.generate import start_inpaint_job
+    from dsaii_core.jobs import create_job, get_job
+    from tests.fixtures.masked_ws import build_masked_ws
+    ws = build_masked_ws(tmp_path / "ws", normals=3, size=64)
+    job = start_inpaint_job(ws, ws.classes(), "classical")
+    assert cli("jobs", ws.root).stdout.split("\t")[:4] == [str(job.id), "inpaint", "queued", "0/3"]
+    assert cli("jobs", ws.root, "--cancel", job.id).stdout.strip() == f"job {job.id}: cancelled"
+    resumed = cli("jobs", ws.root, "--resume", job.id)
+    assert resumed.returncode == 0 and "resumed by worker pid" in resumed.stdout
+    deadline = time.time() + 60
+    while get_job(ws.catalog, job.id).state != "done" and time.time() < deadline:
+        time.sleep(0.2)
+    [row] = json.loads(cli("jobs", ws.root, "--json").stdout)
+    assert (row["state"], row["done"], row["runs_on"]) == ("done", 3, "this machine")
+    masks = create_job(ws.catalog, "anomaly_masks", ["1"], {"classes": {}})
+    refused = cli("jobs", ws.root, "--resume", masks.id)
+    assert refused.returncode == 1 and "run `anomaly-masks` again" in refused.stderr
+    assert cli("jobs", ws.root, "--resume", 999).stderr.strip() == "error: no job with id 999"

@@ -1,5 +1,6 @@
 """Jobs on a Ray cluster (one local cluster on 127.0.0.1 for the module): the same bytes as a local run,
-a worker killed mid-job, cancellation and resume, GPUs for GPU work, and the CLI flags."""
+a worker killed mid-job, cancellation and resume, GPUs for GPU work, and the CLI flags; weight-free backends and
+tiny random models (SAM, Stable Diffusion)."""
 
 from __future__ import annotations
 
@@ -223,3 +224,17 @@ def test_a_cluster_address_nothing_answers_on_fails_at_once(tiny_ws):
                            "--ray-address", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and time.monotonic() - started < 60  # ray.init alone waits for it forever
     assert f"error: cannot reach the Ray cluster at 127.0.0.1:{port}: Connection refused" in done.stderr
+
+
+def test_stable_diffusion_inpainting_on_ray_gets_a_gpu_worker_and_writes_the_local_bytes(tmp_path, executor):
+    from dsaii_core.inpaint.base import InpaintParams
+    from tests.fixtures.tiny_inpaint import build_tiny_inpaint_pipeline
+    build_tiny_inpaint_pipeline(tmp_path / "sd")
+    options = {"model": str(tmp_path / "sd" / "model"), "config": None}
+    params = InpaintParams(steps=1, strength=1.0, guidance=1.0, batch_size=2)
+    local, remote = build_masked_ws(tmp_path / "local", normals=4), build_masked_ws(tmp_path / "ray", normals=4)
+    for ws, runner in ((local, None), (remote, executor)):
+        job = start_inpaint_job(ws, ws.classes(), "diffusers", options=options, params=params, seed=3)
+        assert run_job(ws, job.id, executor=runner).state == "done"
+    assert anomalies(remote) == anomalies(local) and len(anomalies(local)) == 4
+    assert len(set(executor.pids)) == 1  # a Stable Diffusion worker asks for a GPU: the cluster's one GPU holds one

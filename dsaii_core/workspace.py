@@ -253,7 +253,8 @@ class Workspace:
 
     # -- crash recovery -----------------------------------------------------------------------
     def repair(self) -> int:
-        """Remove temp files and files no catalog row names (left by a crash); returns how many.
+        """Remove temp files and files no catalog row names (left by a crash), and the staged images of
+        jobs that ended or no longer exist; returns how many.
 
         Orphans younger than a few minutes are kept: another process may be about to add its row.
         """
@@ -267,4 +268,9 @@ class Workspace:
                 if relative not in known and path.stat().st_mtime < cutoff:
                     path.unlink(missing_ok=True)
                     removed += 1
+        for folder in (self.root / STAGING).glob("job*"):
+            row = self.catalog.db.execute("SELECT state FROM jobs WHERE id = ?", (folder.name[3:],)).fetchone()
+            if row is None or row[0] in ("done", "failed", "cancelled"):
+                removed += sum(1 for _ in folder.glob("*.png"))
+                shutil.rmtree(folder, ignore_errors=True)
         return removed

@@ -72,6 +72,18 @@ def test_repair_removes_crash_leftovers_but_keeps_catalogued_files(tiny_ws):
     assert len(list(folder.iterdir())) == 3
 
 
+def test_repair_removes_the_staged_images_of_jobs_that_ended_but_not_of_a_live_one(tiny_ws):
+    from dsaii_core.jobs import create_job, request_cancel
+    image = np.zeros((8, 8, 3), np.uint8)
+    ended, live = (create_job(tiny_ws.catalog, "inpaint", ["1"], {}) for _ in range(2))
+    request_cancel(tiny_ws.catalog, ended.id)
+    for job in (ended, live):
+        tiny_ws.stage_image(image, job.id, "1-7")
+    tiny_ws.stage_image(image, 999, "1-7")  # a job that no longer exists
+    assert tiny_ws.repair() == 2
+    assert sorted(p.name for p in (tiny_ws.root / "staging").iterdir()) == [f"job{live.id}"]
+
+
 def test_concurrent_adds_never_share_a_file_name(tiny_ws):
     import threading
     cls = tiny_ws.get_class("hazelnut")

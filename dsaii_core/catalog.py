@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from dsaii_core.errors import DsaiiError
 
@@ -633,17 +633,28 @@ class Catalog:
         given), with the rest of its batch; returns the decisions undone."""
         return self._undo(class_id, user, "target = 'item' AND action = 'status'", batched=True)
 
-    # -- anomaly masks (issue 6): one generation run is one batch of decisions --------------------
+    # -- mask runs (issues 5, 6): one generation run is one batch of decisions ---------------------
     def last_decision_id(self) -> int:
         return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
 
     def mark_batch(self, after_id: int, class_id: int, user: str | None = None) -> None:
         """Make a class's mask decisions logged after `after_id` (by `user`, when given: not a colleague's made
-        meanwhile) one batch, which `undo_masks` reverts at once."""
+        meanwhile) one batch, which `undo` / `undo_masks` revert at once."""
         by_user, args = (" AND user = ?", (user,)) if user is not None else ("", ())
         with self.transaction() as conn:
             conn.execute(f"UPDATE decisions SET batch = ? WHERE id > ? AND class_id = ? AND target = 'mask'{by_user}",
                          (after_id + 1, after_id, class_id, *args))
+
+    @contextmanager
+    def mask_batch(self, class_ids: Iterable[int], user: str | None = None) -> Iterator[None]:
+        """The classes' mask decisions `user` logs inside the block become one batch per class (also when
+        the block fails midway: what it did is still one undo step)."""
+        first = self.last_decision_id()
+        try:
+            yield
+        finally:
+            for class_id in class_ids:
+                self.mark_batch(first, class_id, user)
 
     def undo_masks(self, class_id: int, user: str | None = None) -> list[dict]:
         """Revert the class's most recent mask decision that still stands (by `user`, when given), with the

@@ -151,8 +151,7 @@ def generate_for_class(ws: Workspace, cls: ImageClass, params: AugmentParams, us
     maker = MaskMaker(ws, cls, params, user)
     report = GenerationReport()
     images = normal_images(ws, cls)
-    first = ws.catalog.last_decision_id()
-    try:
+    with ws.catalog.mask_batch([cls.id], user):
         for index, item in enumerate(images):
             have = len(ws.catalog.masks(item_id=item.id, kind="anomaly"))
             if have >= params.per_image:
@@ -160,8 +159,6 @@ def generate_for_class(ws: Workspace, cls: ImageClass, params: AugmentParams, us
             for _ in range(params.per_image - have):
                 maker.make(item, report)
             progress((index + 1) / len(images))
-    finally:
-        ws.catalog.mark_batch(first, cls.id, user)
     return maker.finish(report)
 
 
@@ -190,11 +187,10 @@ def anomaly_masks(ws: Workspace, cls: ImageClass) -> list[tuple[Item, Mask]]:
 
 def delete_anomaly_masks(ws: Workspace, cls: ImageClass, user: str = "") -> int:
     """Deactivate every anomaly mask of the class's normal images as one undo step; returns how many."""
-    first = ws.catalog.last_decision_id()
     rows = anomaly_masks(ws, cls)
-    for _, mask in rows:
-        ws.catalog.delete_mask(mask.id, user)
-    ws.catalog.mark_batch(first, cls.id, user)
+    with ws.catalog.mask_batch([cls.id], user):
+        for _, mask in rows:
+            ws.catalog.delete_mask(mask.id, user)
     return len(rows)
 
 

@@ -114,13 +114,9 @@ def generate_with(ws: Workspace, plan: Sequence[tuple[ImageClass, AugmentParams]
                   executor: jobs.Executor | None = None, user: str = "",
                   progress: Callable[[float], None] = lambda f: None) -> dict[int, GenerationReport]:
     """generate_for_class for each (class, params) of `plan`, as one job on `executor`; reports per class id."""
-    first = ws.catalog.last_decision_id()
-    job = start_anomaly_mask_job(ws, plan, user)
-    try:
+    with ws.catalog.mask_batch([cls.id for cls, _ in plan], user):
+        job = start_anomaly_mask_job(ws, plan, user)
         job = jobs.run_job(ws, job.id, executor=executor, progress=progress)
-    finally:
-        for cls, _ in plan:
-            ws.catalog.mark_batch(first, cls.id, user)
     if job.state != "done":
         errors = "; ".join(f"image {key}: {error}" for key, error in jobs.item_errors(ws.catalog, job.id, limit=3))
         raise DsaiiError(f"anomaly-mask job {job.id} {job.state}: {errors or job.error}")

@@ -190,8 +190,7 @@ def generate_for_class(ws: Workspace, cls: ImageClass, params: ObjectMaskParams 
         progress(0.9 * (index + 1) / max(1, len(todo)))
     frames = sum(c.candidate.source == "frame" for _, c in choices)
     report.fills_frame = params.rule == "objectness" and frames * 2 > len(choices)
-    first = ws.catalog.last_decision_id()
-    try:
+    with ws.catalog.mask_batch([cls.id], user):
         for item, choice in choices:
             candidate, confidence = choice.candidate, choice.confidence
             if report.fills_frame and candidate.source == "frame":
@@ -204,8 +203,6 @@ def generate_for_class(ws: Workspace, cls: ImageClass, params: ObjectMaskParams 
                                 "score": round(choice.score, 4)})
             report.written += 1
             report.doubtful += confidence < select.DOUBTFUL_BELOW
-    finally:
-        ws.catalog.mark_batch(first, cls.id, user)
     progress(1.0)
     return report
 

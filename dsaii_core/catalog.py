@@ -165,6 +165,7 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+JOB_FINAL_STATES = ("done", "failed", "cancelled")  # a job in one of these has no worker left
 
 NORMAL_STATUSES = ("candidate", "kept", "dropped", "deleted")
 ANOMALY_STATUSES = ("pending", "accepted", "rejected", "deleted")

@@ -29,12 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
-from dsaii_core.catalog import Catalog
+from dsaii_core.catalog import JOB_FINAL_STATES, Catalog
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import Workspace
 
 ACTIVE_STATES = ("queued", "running", "cancelling")
-FINAL_STATES = ("done", "failed", "cancelled")
 HEARTBEAT_S = 2.0
 STALE_S = 30.0
 MAX_ATTEMPTS = 3
@@ -272,7 +271,7 @@ def item_seed(base_seed: int, key: str, attempt: int = 0) -> int:
 def request_cancel(catalog: Catalog, job_id: int) -> Job:
     """Ask the worker to stop after its current batch (a job with no live worker is cancelled at once)."""
     job = get_job(catalog, job_id)
-    if job.state in FINAL_STATES:
+    if job.state in JOB_FINAL_STATES:
         return job
     new_state = "cancelling" if job.state in ("running", "cancelling") else "cancelled"
     with catalog.transaction() as conn:

@@ -23,7 +23,7 @@ import numpy as np
 
 from dsaii_core import imageio
 from dsaii_core.atomic import atomic_write_bytes, remove_stale_temp_files, sha256_bytes
-from dsaii_core.catalog import Catalog, ImageClass, Item, Mask
+from dsaii_core.catalog import JOB_FINAL_STATES, Catalog, ImageClass, Item, Mask
 from dsaii_core.errors import DsaiiError
 
 DB_NAME = "dsaii.sqlite"
@@ -190,13 +190,17 @@ class Workspace:
     def stage_image(self, image: np.ndarray, job_id: int, name: str) -> StagedImage:
         """Encode `image` as PNG into job `job_id`'s staging folder as `name` (a retry overwrites it)."""
         png = imageio.encode_png(image)
-        relative = f"{STAGING}/job{job_id}/{name}.png"
+        relative = f"{self._staging_folder(job_id)}/{name}.png"
         atomic_write_bytes(self.path(relative), png)
         return StagedImage(relative, sha256_bytes(png), image.shape[1], image.shape[0])
 
     def clear_staging(self, job_id: int) -> None:
         """Remove what job `job_id`'s workers staged and nobody filed (a cancelled or failed batch's images)."""
-        shutil.rmtree(self.path(f"{STAGING}/job{job_id}"), ignore_errors=True)
+        shutil.rmtree(self.path(self._staging_folder(job_id)), ignore_errors=True)
+
+    @staticmethod
+    def _staging_folder(job_id: int) -> str:
+        return f"{STAGING}/job{job_id}"
 
     def read_image(self, item: Item) -> np.ndarray:
         return imageio.read_image(self.path(item.file))
@@ -270,7 +274,7 @@ class Workspace:
                     removed += 1
         for folder in (self.root / STAGING).glob("job*"):
             row = self.catalog.db.execute("SELECT state FROM jobs WHERE id = ?", (folder.name[3:],)).fetchone()
-            if row is None or row[0] in ("done", "failed", "cancelled"):
+            if row is None or row[0] in JOB_FINAL_STATES:
                 removed += sum(1 for _ in folder.glob("*.png"))
                 shutil.rmtree(folder, ignore_errors=True)
         return removed

@@ -3,12 +3,19 @@
 Exports are byte-identical when repeated on an unchanged workspace: files are copied as stored
 (PNG written by imageio), listings are sorted, the split is seeded and the manifest has no time.
 Only kept normals and accepted anomalies are exported.
+
+The app owns only what it wrote: every export carries a marker file (MARKER), and an existing
+output folder is replaced only when it is empty or an earlier export whose files are all listed
+in its manifest. The earlier export is moved aside until the new one is complete, and put back
+if anything fails.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import secrets
 import shutil
 import tempfile
 import zipfile
@@ -23,10 +30,13 @@ from dsaii_core import __version__
 from dsaii_core.atomic import sha256_bytes
 from dsaii_core.catalog import ImageClass, Item
 from dsaii_core.errors import DsaiiError
+from dsaii_core.imageio import is_image_name
 from dsaii_core.workspace import Workspace, safe_dirname
 
 LAYOUTS = ("dsaii", "mvtec")
 MANIFEST = "manifest.json"
+MARKER = ".dsaii-export"   # JSON {tool, version, layout}; not listed in the manifest's files
+TOOL = "DSAII Studio"
 
 
 @dataclass
@@ -43,10 +53,21 @@ class ExportReport:
                 f"{total['anomaly']} anomaly images, {len(self.files)} files in {self.out}")
 
 
-def exported_items(ws: Workspace, cls: ImageClass) -> tuple[list[Item], list[Item]]:
-    """Kept normals and accepted anomalies that have a mask, in catalog order."""
+def exported_items(ws: Workspace, cls: ImageClass, warnings: list[str] | None = None) -> tuple[list[Item], list[Item]]:
+    """Kept normals and accepted anomalies that have a mask, in catalog order.
+
+    One anomaly per mask: when two accepted anomalies share a mask (an undo that brought an old
+    result back beside its regenerated one), only the latest is exported and a warning added.
+    """
     normals = ws.catalog.items(cls.id, "normal", ("kept",))
-    anomalies = [a for a in ws.catalog.items(cls.id, "anomaly", ("accepted",)) if a.mask_id is not None]
+    latest: dict[int, Item] = {}
+    for item in ws.catalog.items(cls.id, "anomaly", ("accepted",)):
+        if item.mask_id is not None:
+            if item.mask_id in latest and warnings is not None:
+                warnings.append(f"{cls.name}: anomalies #{latest[item.mask_id].id} and #{item.id} are both accepted "
+                                f"for one mask; only the latest (#{item.id}) is exported")
+            latest[item.mask_id] = item
+    anomalies = sorted(latest.values(), key=lambda item: item.id)
     return normals, anomalies
 
 
@@ -69,6 +90,16 @@ class _Writer:
 
     def __init__(self, ws: Workspace, root: Path, report: ExportReport):
         self.ws, self.root, self.report = ws, root, report
+        self.paths: dict[int, str] = {}        # item id -> exported path, to name anomalies' parents
+        self.parents: dict[str, str] = {}      # exported anomaly path -> exported parent normal path
+
+    def item(self, item: Item, relative_dst: str) -> str:
+        """Copy an item's image; an anomaly's parent normal is recorded when it was exported before it."""
+        digest = self.copy(item.file, relative_dst)
+        self.paths[item.id] = relative_dst
+        if item.parent_id in self.paths:
+            self.parents[relative_dst] = self.paths[item.parent_id]
+        return digest
 
     def copy(self, relative_src: str, relative_dst: str) -> str:
         data = self.ws.path(relative_src).read_bytes()
@@ -87,20 +118,21 @@ class _Writer:
 
 
 def _export_dsaii_class(ws: Workspace, cls: ImageClass, writer: _Writer) -> dict[str, int]:
-    normals, anomalies = exported_items(ws, cls)
+    normals, anomalies = exported_items(ws, cls, writer.report.warnings)
     folder = cls.dirname
     urls = []
     for index, item in enumerate(normals):
         path = f"{folder}/normal/{index:03d}.png"
-        digest = writer.copy(item.file, path)
+        digest = writer.item(item, path)
         source = ws.catalog.provenance(item.id)
         # The reference's keys (img_path, url) first in meaning; the rest is provenance from the catalog.
         urls.append({"img_path": f"./{path}", "url": source.get("source_url"), "page_url": source.get("page_url"),
                      "license": source.get("license"), "attribution": source.get("attribution"),
                      "engine": source.get("engine"), "query": source.get("query"), "title": source.get("title"),
-                     "fetched_at": source.get("fetched_at"), "source_sha256": item.sha256, "sha256": digest})
+                     "fetched_at": source.get("fetched_at"), "original_name": source.get("original_name"),
+                     "source_sha256": item.sha256, "sha256": digest})
     for index, item in enumerate(anomalies):
-        writer.copy(item.file, f"{folder}/anomaly/{index:03d}.png")
+        writer.item(item, f"{folder}/anomaly/{index:03d}.png")
         writer.copy(ws.catalog.mask(item.mask_id).file, f"{folder}/mask/{index:03d}.png")
     writer.json(f"{folder}/img_url.json", urls)
     return {"normal": len(normals), "anomaly": len(anomalies)}
@@ -108,12 +140,12 @@ def _export_dsaii_class(ws: Workspace, cls: ImageClass, writer: _Writer) -> dict
 
 def _export_mvtec_class(ws: Workspace, cls: ImageClass, writer: _Writer, seed: int,
                         test_ratio: float) -> dict[str, int]:
-    normals, anomalies = exported_items(ws, cls)
+    normals, anomalies = exported_items(ws, cls, writer.report.warnings)
     train, test = split_normals(normals, cls.name, seed, test_ratio)
     folder = cls.dirname
     for name, items in (("train/good", train), ("test/good", test)):
         for index, item in enumerate(items):
-            writer.copy(item.file, f"{folder}/{name}/{index:03d}.png")
+            writer.item(item, f"{folder}/{name}/{index:03d}.png")
     by_defect: dict[str, list[Item]] = {}
     for item in anomalies:
         by_defect.setdefault(safe_dirname(item.defect or "synthetic"), []).append(item)
@@ -121,7 +153,7 @@ def _export_mvtec_class(ws: Workspace, cls: ImageClass, writer: _Writer, seed: i
         if defect == "good":
             defect = "good_defect"
         for index, item in enumerate(items):
-            writer.copy(item.file, f"{folder}/test/{defect}/{index:03d}.png")
+            writer.item(item, f"{folder}/test/{defect}/{index:03d}.png")
             writer.copy(ws.catalog.mask(item.mask_id).file, f"{folder}/ground_truth/{defect}/{index:03d}_mask.png")
     return {"normal": len(normals), "train": len(train), "test_good": len(test), "anomaly": len(anomalies)}
 
@@ -131,17 +163,16 @@ def export_workspace(ws: Workspace, out: Path, layout: str = "dsaii", *, seed: i
                      progress: Callable[[float], None] = lambda f: None) -> ExportReport:
     """Write the workspace's dataset to `out` in one layout, with manifest.json; returns what was written.
 
-    The export is built in a temp folder beside `out` and swapped in at the end, so an interrupted
-    export never leaves a half-written dataset. An existing `out` is replaced only if it is an
-    earlier export (has our manifest) or empty.
+    `class_names` None or empty: every class. The export is built in a temp folder beside `out` and
+    swapped in at the end, so an interrupted export never leaves a half-written dataset. An existing
+    `out` is replaced only if it is empty or an earlier export of ours (see check_replaceable).
     """
     if layout not in LAYOUTS:
         raise DsaiiError(f"layout must be one of {LAYOUTS}, not '{layout}'")
     out = Path(out).resolve()
-    if out == ws.root or out.is_relative_to(ws.root / "classes"):
+    if out == ws.root or out.is_relative_to(ws.root / "classes") or ws.root.is_relative_to(out):
         raise DsaiiError(f"{out}: choose an export folder outside the workspace's images")
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
-        raise DsaiiError(f"{out}: exists and is not an earlier export; choose an empty or new folder")
+    check_replaceable(out)
     classes = [ws.get_class(n) for n in class_names] if class_names else ws.catalog.classes()
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -157,27 +188,104 @@ def export_workspace(ws: Workspace, out: Path, layout: str = "dsaii", *, seed: i
                 report.warnings.append(f"{cls.name}: no kept normal images")
             progress((index + 1) / len(classes))
         manifest = {
-            "tool": "DSAII Studio", "version": __version__, "layout": layout,
+            "tool": TOOL, "version": __version__, "layout": layout,
             "settings": {"seed": seed, "test_ratio": test_ratio} if layout == "mvtec" else {},
             "classes": {c.name: {"folder": c.dirname, "kind": c.kind, **report.counts[c.name]} for c in classes},
             "files": dict(sorted(report.files.items())),
+            # Which normal each synthetic anomaly was made from, so validate compares it with its parent.
+            "parents": dict(sorted(writer.parents.items())),
+            "marker": MARKER,
         }
-        text = json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-        (scratch / MANIFEST).write_text(text, encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        scratch.rename(out)
+        _write_json(scratch / MANIFEST, manifest)
+        _write_json(scratch / MARKER, {"tool": TOOL, "version": __version__, "layout": layout})
+        _swap_in(scratch, out)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return report
 
 
+def _write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def is_our_export(folder: Path) -> bool:
+    """True when `folder` carries our marker file (written by export_workspace)."""
+    try:
+        marker = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and marker.get("tool") == TOOL
+
+
+def _foreign_files(folder: Path) -> list[str]:
+    """Files in an earlier export of ours that its manifest does not list (someone else put them there)."""
+    try:
+        listed = set(json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files", {}))
+    except (OSError, ValueError, AttributeError):
+        listed = set()
+    present = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
+    return sorted(p for p in present if p not in listed and p not in (MANIFEST, MARKER))
+
+
+def check_replaceable(out: Path) -> None:
+    """Raise DsaiiError unless `out` is missing, an empty folder, or an earlier export of ours holding only its files."""
+    out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise DsaiiError(f"{out}: exists and is not a folder; choose an empty or new folder")
+    if not any(out.iterdir()):
+        return
+    if not is_our_export(out):
+        raise DsaiiError(f"{out}: not empty and not an earlier export of DSAII Studio (no {MARKER} marker); "
+                         "choose an empty or new folder")
+    foreign = _foreign_files(out)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise DsaiiError(f"{out}: the earlier export there also holds files it did not write ({foreign[0]}{more}); "
+                         "move them out or choose another folder")
+
+
+def _swap_in(scratch: Path, out: Path) -> None:
+    """Put the finished export at `out`; an earlier one is moved aside and removed only once the new one is in."""
+    check_replaceable(out)  # again: the folder may have changed while the export was written
+    aside, was_empty = None, out.is_dir() and not any(out.iterdir())
+    if was_empty:
+        out.rmdir()   # fails, keeping what appeared in it meanwhile, if it is no longer empty
+    elif out.is_dir():
+        aside = out.with_name(f".{out.name}.old-{secrets.token_hex(4)}")
+        os.rename(out, aside)
+    try:
+        os.rename(scratch, out)
+    except BaseException:
+        if aside is not None:
+            os.rename(aside, out)
+        elif was_empty:
+            out.mkdir(exist_ok=True)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def default_out(ws: Workspace, layout: str) -> Path:
+    """The default export folder of a layout: beside the workspace, one per layout (`demo-export-mvtec`)."""
+    return ws.root.parent / f"{ws.root.name}-export-{layout}"
+
+
+def download_name(ws: Workspace, layout: str) -> str:
+    """The file name of an export's zip download, after workspace and layout (`demo-dsaii.zip`)."""
+    return f"{ws.root.name}-{layout}.zip"
+
+
 def zip_folder(folder: Path) -> bytes:
-    """A deterministic zip of a folder (sorted entries, fixed timestamps) for download."""
+    """A deterministic zip of a folder (sorted entries, fixed timestamps) for download.
+
+    Images are stored as they are (deflating a PNG again costs time and saves nothing).
+    """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
             info = zipfile.ZipInfo(f"{Path(folder).name}/{path.relative_to(folder).as_posix()}", (1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = zipfile.ZIP_STORED if is_image_name(path.name) else zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
     return buffer.getvalue()

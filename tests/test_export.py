@@ -6,7 +6,11 @@ import pytest
 
 from dsaii_core import imageio
 from dsaii_core.errors import DsaiiError
-from dsaii_core.export import export_workspace, split_normals, zip_folder
+from dsaii_core import export as export_module
+from dsaii_core.export import MARKER, default_out, download_name, export_workspace, split_normals, zip_folder
+from dsaii_core.inpaint.generate import start_inpaint_job
+from dsaii_core.jobs import run_job
+from tests.fixtures.masked_ws import build_masked_ws
 
 
 def tree(root):
@@ -45,7 +49,7 @@ def test_manifest_lists_every_file_with_its_hash(demo_ws, tmp_path):
     export_workspace(demo_ws, tmp_path / "out", "mvtec", seed=3, test_ratio=0.25)
     manifest = json.loads((tmp_path / "out/manifest.json").read_text())
     files = {p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()}
-    assert set(manifest["files"]) == files - {"manifest.json"}
+    assert set(manifest["files"]) == files - {"manifest.json", MARKER} and manifest["marker"] == MARKER
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest() == digest
     assert manifest["settings"] == {"seed": 3, "test_ratio": 0.25}
@@ -84,6 +88,135 @@ def test_export_refuses_to_overwrite_a_foreign_folder(demo_ws, tmp_path):
     with pytest.raises(DsaiiError, match="not an earlier export"):
         export_workspace(demo_ws, tmp_path / "mine", "dsaii")
     assert (tmp_path / "mine/thesis.tex").read_text() == "precious"
+
+
+def test_a_foreign_folder_with_a_manifest_survives_and_export_refuses_it(demo_ws, tmp_path):
+    project = tmp_path / "web"
+    (project / "src").mkdir(parents=True)
+    (project / "manifest.json").write_text('{"name": "my-app"}')
+    (project / "src/app.js").write_text("console.log('mine')")
+    with pytest.raises(DsaiiError, match="not an earlier export") as error:
+        export_workspace(demo_ws, project, "dsaii")
+    assert "\n" not in str(error.value)
+    assert (project / "src/app.js").read_text() == "console.log('mine')"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ws", "web"]  # no temp folder left
+
+
+def test_every_export_carries_our_marker(demo_ws, tmp_path):
+    export_workspace(demo_ws, tmp_path / "out", "mvtec")
+    assert json.loads((tmp_path / "out" / MARKER).read_text()) == {"tool": "DSAII Studio", "version": "0.1.0",
+                                                                   "layout": "mvtec"}
+
+
+def test_an_empty_folder_becomes_the_export(demo_ws, tmp_path):
+    (tmp_path / "empty").mkdir()
+    export_workspace(demo_ws, tmp_path / "empty", "dsaii")
+    assert (tmp_path / "empty/hazelnut/normal/000.png").is_file()
+
+
+def test_an_earlier_export_is_replaced(demo_ws, tmp_path):
+    export_workspace(demo_ws, tmp_path / "out", "mvtec")
+    assert (tmp_path / "out/hazelnut/train/good").is_dir()
+    cls = demo_ws.get_class("hazelnut")
+    demo_ws.catalog.set_status([demo_ws.catalog.items(cls.id, "normal")[0].id], "dropped")
+    export_workspace(demo_ws, tmp_path / "out", "dsaii")
+    assert not (tmp_path / "out/hazelnut/train").exists() and len(list((tmp_path / "out/hazelnut/normal").iterdir())) == 17
+    assert json.loads((tmp_path / "out/manifest.json").read_text())["layout"] == "dsaii"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ws", "out"]  # the old one moved aside is gone
+
+
+def test_an_earlier_export_holding_files_of_someone_else_is_refused(demo_ws, tmp_path):
+    export_workspace(demo_ws, tmp_path / "out", "dsaii")
+    (tmp_path / "out/hazelnut/notes.txt").write_text("my results")
+    with pytest.raises(DsaiiError, match="notes.txt"):
+        export_workspace(demo_ws, tmp_path / "out", "dsaii")
+    assert (tmp_path / "out/hazelnut/notes.txt").read_text() == "my results"
+
+
+def test_a_failure_midway_leaves_the_earlier_export_intact(demo_ws, tmp_path, monkeypatch):
+    export_workspace(demo_ws, tmp_path / "out", "dsaii")
+    before = tree(tmp_path / "out")
+    copy, calls = export_module._Writer.copy, []
+
+    def failing_copy(self, *args):
+        calls.append(args)
+        if len(calls) == 20:
+            raise OSError("disk full")
+        return copy(self, *args)
+
+    monkeypatch.setattr(export_module._Writer, "copy", failing_copy)
+    with pytest.raises(OSError, match="disk full"):
+        export_workspace(demo_ws, tmp_path / "out", "mvtec")
+    assert tree(tmp_path / "out") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ws", "out"]
+
+
+def test_a_failed_swap_puts_the_earlier_export_back(demo_ws, tmp_path, monkeypatch):
+    export_workspace(demo_ws, tmp_path / "out", "dsaii")
+    before = tree(tmp_path / "out")
+    rename = export_module.os.rename
+
+    def failing_rename(src, dst):
+        if ".tmp-" in str(src):
+            raise OSError("rename failed")
+        rename(src, dst)
+
+    monkeypatch.setattr(export_module.os, "rename", failing_rename)
+    with pytest.raises(OSError, match="rename failed"):
+        export_workspace(demo_ws, tmp_path / "out", "mvtec")
+    assert tree(tmp_path / "out") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ws", "out"]
+
+
+def test_export_refuses_a_folder_holding_the_workspace(demo_ws, tmp_path):
+    with pytest.raises(DsaiiError, match="outside the workspace"):
+        export_workspace(demo_ws, tmp_path, "dsaii")
+
+
+def test_default_folders_and_download_names_differ_per_layout(demo_ws):
+    assert default_out(demo_ws, "dsaii") != default_out(demo_ws, "mvtec")
+    assert default_out(demo_ws, "mvtec").parent == demo_ws.root.parent
+    assert download_name(demo_ws, "dsaii") == "demo-ws-dsaii.zip"
+
+
+@pytest.fixture
+def inpainted_ws(tmp_path):
+    """hazelnut: 4 normals, each with an accepted weight-free inpainted anomaly, and one imported real defect."""
+    ws = build_masked_ws(tmp_path / "ws", normals=4, size=96)
+    run_job(ws, start_inpaint_job(ws, ws.classes(), "classical", seed=2).id)
+    ws.catalog.set_status([i.id for i in ws.catalog.items(role="anomaly", statuses=("pending",))], "accepted")
+    return ws
+
+
+@pytest.mark.parametrize("layout", ["dsaii", "mvtec"])
+def test_manifest_names_the_parent_normal_of_each_synthetic_anomaly(inpainted_ws, tmp_path, layout):
+    export_workspace(inpainted_ws, tmp_path / "out", layout, test_ratio=0.5)
+    manifest = json.loads((tmp_path / "out/manifest.json").read_text())
+    assert len(manifest["parents"]) == 4  # the imported real defect has no parent
+    for anomaly, normal in manifest["parents"].items():
+        assert anomaly in manifest["files"] and normal in manifest["files"]
+        changed = np.abs(imageio.read_image(tmp_path / "out" / anomaly).astype(int)
+                         - imageio.read_image(tmp_path / "out" / normal)).max(axis=2) > 0
+        assert changed.any() and changed.mean() < 0.2
+
+
+def test_two_accepted_anomalies_for_one_mask_export_only_the_latest(inpainted_ws, tmp_path):
+    ws = inpainted_ws
+    first = [i for i in ws.catalog.items(role="anomaly") if i.parent_id is not None][0]
+    again = ws.add_image(ws.get_class("hazelnut"), ws.read_image(first)[::-1].copy(), role="anomaly",
+                         status="accepted", origin=first.origin, parent_id=first.parent_id).item
+    ws.catalog.set_item_fields(again.id, mask_id=first.mask_id)
+    report = export_workspace(ws, tmp_path / "out", "dsaii")
+    assert report.counts["hazelnut"]["anomaly"] == 5
+    assert any(f"#{first.id} and #{again.id}" in w and "only the latest" in w for w in report.warnings)
+    exported = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "out/hazelnut/anomaly").iterdir()}
+    assert again.sha256 in exported and first.sha256 not in exported
+
+
+def test_img_url_entries_carry_the_original_file_name(demo_ws, tmp_path):
+    export_workspace(demo_ws, tmp_path / "out", "dsaii")
+    urls = json.loads((tmp_path / "out/hazelnut/img_url.json").read_text())
+    assert all("original_name" in entry for entry in urls)
 
 
 def test_bad_layout_and_ratio_are_user_errors(demo_ws, tmp_path):

@@ -94,6 +94,16 @@ def tell(message: str) -> None:
     st.session_state["toast"] = message
 
 
+def undo_mine(ws: Workspace, cls: ImageClass, kinds: tuple[str, ...]) -> None:
+    """Revert the user's last action of `kinds` (what the page shows) on `cls` and say what it was; a callback."""
+    undone = ws.catalog.undo(cls.id, reviewer(), kinds)
+    if undone is None:
+        tell("Nothing of yours to undo here")
+    else:
+        tell(f"Undid your last change: {undone.action.label}"
+             + (f" ({undone.passed_over} overruled since, left as they are)" if undone.passed_over else ""))
+
+
 def show_told() -> None:
     """Show the toast a callback queued, once."""
     if "toast" in st.session_state:

@@ -14,7 +14,7 @@ from dsaii_core.masks.bank import add_uploaded_masks, import_bank
 from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour, drawn_mask
 from dsaii_core.overlay import overlay_mask
 from app_pages._ui import (cached_thumbnail, current_workspace, paginate, require_class, reviewer, show_told, tell,
-                           user_errors)
+                           undo_mine, user_errors)
 
 COLUMNS = 4
 PER_PAGE = 12
@@ -85,12 +85,6 @@ def delete(mask_id: int) -> None:
     tell("Mask deleted")
 
 
-def undo() -> None:
-    undone = ws.catalog.undo_masks(cls.id, reviewer())
-    count = f"{len(undone)} mask{'s' * (len(undone) != 1)}"
-    tell(f"Undid your last change ({count})" if undone else "Nothing of yours to undo")
-
-
 def edit(item_id: int, mask_id: int) -> None:
     st.session_state["am_view"] = "Draw"
     st.session_state["am_draw_item"] = item_id
@@ -131,7 +125,7 @@ def generate_view() -> None:
                 report = anomaly.generate_for_class(ws, cls, params, reviewer(), progress=bar.progress)
                 status.update(label=report.summary(), state="complete")
             st.session_state["am_report"] = report
-        g2.button("Undo", icon=":material/undo:", on_click=undo, width="stretch", key="am_undo")
+        g2.button("Undo", icon=":material/undo:", on_click=undo_mine, args=(ws, cls, ("anomaly_mask",)), width="stretch", key="am_undo")
         with g3.popover("Delete all", icon=":material/delete_sweep:", width="stretch"):
             st.caption("Deletes every anomaly mask of this class (one undo step).")
             if st.button("Delete them", key="am_delete_all"):

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dsaii_core.collect import curate
 from dsaii_core.collect.curate import CURATE_STATUSES, SORTS, CandidateFilter
-from app_pages._ui import cached_thumbnail, current_workspace, require_class, reviewer, show_told, tell
+from app_pages._ui import cached_thumbnail, current_workspace, require_class, reviewer, show_told, tell, undo_mine
 
 COLUMNS = 4
 THUMB = 192
@@ -19,11 +19,6 @@ st.caption("Keep the images that show a normal, defect-free part; drop the rest.
 def decide(item_ids: list[int], status: str) -> None:
     changed = curate.decide(ws, item_ids, status, reviewer())
     tell(f"{changed} image{'s' * (changed != 1)} {status}")
-
-
-def undo() -> None:
-    changed = curate.undo(ws, cls, reviewer())
-    tell(f"Undid your last decision ({changed} image{'s' * (changed != 1)})" if changed else "Nothing to undo")
 
 
 def keep_most_similar() -> None:
@@ -83,7 +78,7 @@ def grid() -> None:
     with b4.popover("Keep most similar"):
         st.number_input("How many", 1, 10_000, 30, key="curate_top_n")
         st.button("Keep them, drop the other candidates", key="curate_keep_top", on_click=keep_most_similar)
-    b5.button("Undo", key="curate_undo", on_click=undo, icon=":material/undo:",
+    b5.button("Undo", key="curate_undo", on_click=undo_mine, args=(ws, cls, ("curate",)), icon=":material/undo:",
               help="Reverts your last decision (a bulk one entirely); colleagues' decisions stay.")
 
     st.caption(f"{page.total} images · {page.groups} near-duplicate groups ({page.duplicates} extra copies) · "

@@ -13,7 +13,7 @@ from dsaii_core.masks.objects import ObjectMaskParams
 from dsaii_core.masks.select import DOUBTFUL_BELOW
 from dsaii_core.overlay import overlay_mask
 from app_pages._ui import (cached_thumbnail, current_workspace, paginate, require_class, reviewer, show_told, tell,
-                           user_errors)
+                           undo_mine, user_errors)
 
 COLUMNS = 4
 PER_PAGE = 24  # doubtful masks come first, so the first page holds what needs a look
@@ -103,10 +103,8 @@ def accept(item_id: int) -> None:
 
 
 def undo() -> None:
-    undone = ws.catalog.undo(cls.id, user)
     reset_canvases()
-    masks = f" ({len(undone)} masks)" if len(undone) > 1 else ""
-    tell(f"Undid your last change{masks}" if undone else "Nothing of yours to undo")
+    undo_mine(ws, cls, ("object_mask",))
 
 
 def generate_panel(backend) -> None:

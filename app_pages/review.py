@@ -7,7 +7,7 @@ from dsaii_core.inpaint import review
 from dsaii_core.inpaint.generate import BACKENDS
 from dsaii_core.inpaint.qc import FLAG_LABELS
 from dsaii_core.jobs import list_jobs
-from app_pages._ui import current_class, current_workspace, paginate, reviewer, show_told, tell
+from app_pages._ui import current_class, current_workspace, paginate, reviewer, show_told, tell, undo_mine
 
 STATUS_CHOICES = {"pending": ("pending",), "accepted": ("accepted",), "rejected": ("rejected",),
                   "all": review.REVIEWABLE}
@@ -61,8 +61,8 @@ undo_class = scope_class or cls
 actions[0].button("Accept all that pass QC", type="primary", key="accept_passing", on_click=act, args=(
     lambda: f"Accepted {review.accept_passing_qc(ws, scope_class.id if scope_class else None, user=user)} "
             "anomalies that passed QC",))
-actions[1].button(f"Undo my last decision ({undo_class.name})", key="undo", on_click=act, args=(
-    lambda: f"Undid {len(ws.catalog.undo_batch(undo_class.id, user))} decision(s)",))
+actions[1].button(f"Undo my last decision ({undo_class.name})", key="undo", on_click=undo_mine,
+                  args=(ws, undo_class, ("review",)))
 running = [j for j in list_jobs(ws.catalog, "inpaint", limit=5) if j.active]
 if running:
     actions[2].caption(f"⏳ {len(running)} inpaint job(s) running: new results appear here when they land")
@@ -91,15 +91,16 @@ def grid() -> None:
     if zoomed is not None and any(t.anomaly.id == zoomed for t in tiles):
         tile = next(t for t in tiles if t.anomaly.id == zoomed)
         st.image(review.tile_strip(ws, tile, 1024), caption=f"#{tile.anomaly.id} · normal | anomaly | mask · "
-                 f"{tile.anomaly.info.get('backend_label', tile.backend)} · seed {tile.anomaly.seed}",
-                 width="stretch")
+                 f"{tile.anomaly.info.get('backend_label', tile.backend)} · seed {tile.anomaly.seed}"
+                 + (f" · {tile.source_text}" if tile.source_text else ""), width="stretch")
         st.button("Close zoom", key="close_zoom", on_click=zoom, args=(None,))
     columns = st.columns(3)
     for index, tile in enumerate(shown):
         item = tile.anomaly
         with columns[index % 3].container(border=True):
             st.image(review.tile_strip(ws, tile, 256), width="stretch")
-            st.caption(f"#{item.id} · {tile.class_name} · {tile.backend} · **{item.status}**  \n{tile.qc_text()}")
+            st.caption(f"#{item.id} · {tile.class_name} · {tile.backend} · **{item.status}**  \n{tile.qc_text()}"
+                       + (f"  \n{tile.source_text}" if tile.source_text else ""))  # where the defect came from
             top, bottom = st.columns(2), st.columns([3, 2])
             top[0].button("Accept", key=f"accept_{item.id}", width="stretch",
                           disabled=item.status == "accepted",

@@ -163,6 +163,38 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE jobs ADD COLUMN runs_on TEXT;
     """,
+    # trust the output (issue 14): undo is an action log (each click, bulk action or run is one named entry of
+    # one kind: curate, review, object_mask, anomaly_mask, class); imported files keep their original name.
+    """
+    PRAGMA defer_foreign_keys = ON;
+    CREATE TABLE actions (
+        id INTEGER PRIMARY KEY,
+        class_id INTEGER REFERENCES classes(id),
+        kind TEXT NOT NULL,
+        label TEXT NOT NULL,
+        user TEXT NOT NULL DEFAULT '',
+        at REAL NOT NULL,
+        undone_at REAL
+    );
+    CREATE INDEX actions_class_kind ON actions(class_id, kind, user);
+    ALTER TABLE decisions ADD COLUMN action_id INTEGER REFERENCES actions(id);
+    ALTER TABLE decisions ADD COLUMN kind TEXT;
+    UPDATE decisions SET kind = CASE
+        WHEN target = 'class' THEN 'class'
+        WHEN target = 'item' THEN (SELECT CASE role WHEN 'normal' THEN 'curate' ELSE 'review' END
+                                   FROM items WHERE items.id = decisions.target_id)
+        ELSE (SELECT CASE kind WHEN 'object' THEN 'object_mask' ELSE 'anomaly_mask' END
+              FROM masks WHERE masks.id = CAST(COALESCE(decisions.new, decisions.old) AS INTEGER)) END;
+    UPDATE decisions SET action_id = (SELECT MIN(e.id) FROM decisions e WHERE e.batch = decisions.batch
+                                      AND e.class_id IS decisions.class_id AND e.kind IS decisions.kind)
+        WHERE batch IS NOT NULL;
+    UPDATE decisions SET action_id = id WHERE action_id IS NULL;
+    INSERT INTO actions (id, class_id, kind, label, user, at, undone_at)
+        SELECT action_id, class_id, COALESCE(kind, 'class'), 'earlier change', user, MIN(at), MAX(undone_at)
+        FROM decisions GROUP BY action_id;
+    CREATE INDEX decisions_action ON decisions(action_id);
+    ALTER TABLE provenance ADD COLUMN original_name TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 JOB_FINAL_STATES = ("done", "failed", "cancelled")  # a job in one of these has no worker left
@@ -219,6 +251,34 @@ class Mask:
     params: dict
 
 
+ACTION_KINDS = ("curate", "review", "object_mask", "anomaly_mask", "class")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One entry of the undo log: a click, a bulk action or a generation run, on one class, by one person."""
+    id: int
+    class_id: int | None
+    kind: str      # one of ACTION_KINDS: which page's Undo reverts it
+    label: str     # what it did, in words ("kept 3 images", "anomaly mask run (54 masks)")
+    user: str
+    at: float
+    undone_at: float | None
+
+
+@dataclass(frozen=True)
+class Undone:
+    """What an undo reverted: the action, and those of its decisions that still stood."""
+    action: Action
+    decisions: list[dict]
+    passed_over: int  # decisions of the action that someone had overruled since: left as they are
+
+    def describe(self) -> str:
+        who = f" by {self.action.user}" if self.action.user else ""
+        kept = f"; {self.passed_over} change(s) overruled since were left as they are" if self.passed_over else ""
+        return f"undid '{self.action.label}'{who}{kept}"
+
+
 def os_user() -> str:
     """The name a decision carries when nobody gave one: the operating system's user, else no name."""
     try:
@@ -248,6 +308,39 @@ def _mask_active(conn: sqlite3.Connection, mask_id: str) -> bool:
     return bool(row and row[0])
 
 
+def _action(row: sqlite3.Row) -> Action:
+    return Action(row["id"], row["class_id"], row["kind"], row["label"], row["user"], row["at"], row["undone_at"])
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+_STATUS_VERBS = {"kept": "kept", "dropped": "dropped", "candidate": "reset", "deleted": "deleted",
+                 "accepted": "accepted", "rejected": "rejected", "pending": "reset"}
+_NOUNS = {"curate": ("image", "images"), "review": ("anomaly", "anomalies"),
+          "object_mask": ("object mask", "object masks"), "anomaly_mask": ("anomaly mask", "anomaly masks")}
+
+
+def _describe(kind: str, decisions: list[sqlite3.Row]) -> str:
+    """A label for an action from its decisions, e.g. 'kept 2, dropped 3 images'."""
+    if kind == "class":
+        return ", ".join(f"class {d['action']}" + (f" {d['old']} → {d['new']}" if d["action"] == "kind" else "")
+                         for d in decisions)
+    singular, plural = _NOUNS[kind]
+    noun = singular if len(decisions) == 1 else plural
+    if kind in ("curate", "review"):
+        counts: dict[str, int] = {}
+        for d in decisions:
+            counts[d["new"]] = counts.get(d["new"], 0) + 1
+        return f"{', '.join(f'{_STATUS_VERBS.get(status, status)} {n}' for status, n in counts.items())} {noun}"
+    if all(d["new"] is None for d in decisions):
+        return f"deleted {len(decisions)} {noun}"
+    if all(d["old"] is not None for d in decisions):
+        return f"replaced {len(decisions)} {noun}"
+    return f"made {len(decisions)} {noun}"
+
+
 def _still_stands(conn: sqlite3.Connection, decision: sqlite3.Row) -> bool:
     """Whether a logged decision's effect is still in place (nobody has changed that thing since)."""
     target, new = decision["target"], decision["new"]
@@ -273,6 +366,15 @@ def _revert(conn: sqlite3.Connection, decision: sqlite3.Row, now: float) -> None
             conn.execute("UPDATE masks SET active = 0 WHERE id = ?", (int(new),))
         if old is not None:
             conn.execute("UPDATE masks SET active = 1 WHERE id = ?", (int(old),))
+
+
+def _reject_rivals(conn: sqlite3.Connection, item_id: int, now: float) -> list[sqlite3.Row]:
+    """Reject the other accepted anomalies of `item_id`'s anomaly mask (one mask, one accepted anomaly: a
+    regenerated result replaces the old one, never joins it); returns them as they were."""
+    rivals = conn.execute("SELECT r.* FROM items r JOIN items i ON i.mask_id = r.mask_id AND i.id != r.id "
+                          "WHERE i.id = ? AND i.role = 'anomaly' AND r.status = 'accepted'", (item_id,)).fetchall()
+    conn.executemany("UPDATE items SET status = 'rejected', updated = ? WHERE id = ?", [(now, r["id"]) for r in rivals])
+    return rivals
 
 
 class Catalog:
@@ -357,12 +459,12 @@ class Catalog:
         allowed = {"kind", "prompt", "negative_prompt", "settings"}
         if not set(fields) <= allowed:
             raise ValueError(f"cannot update {set(fields) - allowed}")
-        with self.transaction() as conn:
+        with self._changes() as conn:
             for key, value in fields.items():
                 old = getattr(cls, key)
                 encode = json.dumps if key == "settings" else (lambda v: v)
                 conn.execute(f"UPDATE classes SET {key} = ? WHERE id = ?", (encode(value), cls.id))
-                self._log(conn, cls.id, "class", cls.id, key, encode(old), encode(value), user)
+                self._log(conn, cls.id, "class", "class", cls.id, key, encode(old), encode(value), user)
         return self.class_by_id(cls.id)
 
     # -- items --------------------------------------------------------------------------------
@@ -420,9 +522,12 @@ class Catalog:
         return self.item(item_id)
 
     def set_status(self, item_ids: list[int], status: str, user: str = "") -> int:
-        """Set the status of items (a user decision, logged for undo); returns how many changed."""
+        """Set the status of items (one user action, logged for undo); returns how many changed.
+
+        Accepting an anomaly rejects any other accepted anomaly of the same anomaly mask (in the same action).
+        """
         changed = 0
-        with self.transaction() as conn:
+        with self._changes() as conn:
             for item_id in item_ids:
                 row = conn.execute("SELECT class_id, role, status FROM items WHERE id = ?", (item_id,)).fetchone()
                 if row is None:
@@ -432,17 +537,29 @@ class Catalog:
                     raise DsaiiError(f"'{status}' is not a status of a {row['role']} item")
                 if row["status"] == status:
                     continue
-                conn.execute("UPDATE items SET status = ?, updated = ? WHERE id = ?", (status, time.time(), item_id))
-                self._log(conn, row["class_id"], "item", item_id, "status", row["status"], status, user)
+                now = time.time()
+                conn.execute("UPDATE items SET status = ?, updated = ? WHERE id = ?", (status, now, item_id))
+                self._log_status(conn, row, item_id, row["status"], status, user)
+                if status == "accepted":
+                    for rival in _reject_rivals(conn, item_id, now):
+                        self._log_status(conn, rival, rival["id"], "accepted", "rejected", user)
                 changed += 1
         return changed
+
+    def record_regeneration(self, item_id: int, replaced_id: int, user: str = "") -> None:
+        """Log a regenerated anomaly (new, pending) and reject the one it replaces, as one review action:
+        its undo brings the old result back and retires the new one."""
+        new, old = self.item(item_id), self.item(replaced_id)
+        with self._changes(label=f"regenerated anomaly {Path(old.file).name}") as conn:
+            self._log(conn, new.class_id, "review", "item", new.id, "status", "deleted", new.status, user)
+            self.set_status([replaced_id], "rejected", user)
 
     # -- masks --------------------------------------------------------------------------------
     def insert_mask(self, *, item_id: int, kind: str, file: str, source: str, area: float | None = None,
                     confidence: float | None = None, seed: int | None = None, params: dict | None = None,
                     replaces: int | None = None, user: str = "") -> Mask:
         """Add a mask; with `replaces`, the old one is deactivated. Logged for undo."""
-        with self.transaction() as conn:
+        with self._changes() as conn:
             if kind == "object" and replaces is None:
                 old = conn.execute("SELECT id FROM masks WHERE item_id = ? AND kind = 'object' AND active = 1",
                                    (item_id,)).fetchone()
@@ -454,7 +571,7 @@ class Catalog:
             if replaces is not None:
                 conn.execute("UPDATE masks SET active = 0 WHERE id = ?", (replaces,))
             class_id = conn.execute("SELECT class_id FROM items WHERE id = ?", (item_id,)).fetchone()[0]
-            self._log(conn, class_id, "mask", cur.lastrowid, "mask", replaces, cur.lastrowid, user)
+            self._log(conn, class_id, f"{kind}_mask", "mask", cur.lastrowid, "mask", replaces, cur.lastrowid, user)
         return self.mask(cur.lastrowid)
 
     def mask(self, mask_id: int) -> Mask:
@@ -483,62 +600,133 @@ class Catalog:
 
     def delete_mask(self, mask_id: int, user: str = "") -> None:
         """Deactivate a mask (kept on disk so it can be undone)."""
-        with self.transaction() as conn:
-            row = conn.execute("SELECT m.active, i.class_id FROM masks m JOIN items i ON i.id = m.item_id "
+        with self._changes() as conn:
+            row = conn.execute("SELECT m.active, m.kind, i.class_id FROM masks m JOIN items i ON i.id = m.item_id "
                                "WHERE m.id = ?", (mask_id,)).fetchone()
             if row is None or not row["active"]:
                 return
             conn.execute("UPDATE masks SET active = 0 WHERE id = ?", (mask_id,))
-            self._log(conn, row["class_id"], "mask", mask_id, "mask", mask_id, None, user)
+            self._log(conn, row["class_id"], f"{row['kind']}_mask", "mask", mask_id, "mask", mask_id, None, user)
 
-    # -- decisions and undo -------------------------------------------------------------------
+    # -- the action log and undo ------------------------------------------------------------
     @staticmethod
-    def _log(conn: sqlite3.Connection, class_id: int | None, target: str, target_id: int, action: str,
+    def _log(conn: sqlite3.Connection, class_id: int | None, kind: str, target: str, target_id: int, action: str,
              old: Any, new: Any, user: str) -> None:
-        conn.execute("INSERT INTO decisions (class_id, target, target_id, action, old, new, user, at)"
-                     " VALUES (?,?,?,?,?,?,?,?)",
-                     (class_id, target, target_id, action, None if old is None else str(old),
+        conn.execute("INSERT INTO decisions (class_id, kind, target, target_id, action, old, new, user, at)"
+                     " VALUES (?,?,?,?,?,?,?,?,?)",
+                     (class_id, kind, target, target_id, action, None if old is None else str(old),
                       None if new is None else str(new), user, time.time()))
 
+    def _log_status(self, conn: sqlite3.Connection, row: sqlite3.Row, item_id: int, old: str, new: str,
+                    user: str) -> None:
+        kind = "curate" if row["role"] == "normal" else "review"
+        self._log(conn, row["class_id"], kind, "item", item_id, "status", old, new, user)
+
+    @staticmethod
+    def _last_decision(conn: sqlite3.Connection) -> int:
+        return conn.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
+
+    @contextmanager
+    def _changes(self, label: str | None = None) -> Iterator[sqlite3.Connection]:
+        """A write transaction whose logged decisions become one action per (class, kind, user), named
+        `label` or described from its decisions. A nested call joins the outer call's action."""
+        with self.transaction() as conn:
+            if getattr(self._local, "acting", False):
+                yield conn
+                return
+            first = self._last_decision(conn)
+            self._local.acting = True
+            try:
+                yield conn
+            finally:
+                self._local.acting = False
+            groups: dict[tuple, list[sqlite3.Row]] = {}
+            for row in conn.execute("SELECT * FROM decisions WHERE id > ? AND action_id IS NULL ORDER BY id",
+                                    (first,)):
+                groups.setdefault((row["class_id"], row["kind"], row["user"]), []).append(row)
+            for (class_id, kind, user), rows in groups.items():
+                cur = conn.execute("INSERT INTO actions (class_id, kind, label, user, at) VALUES (?,?,?,?,?)",
+                                   (class_id, kind, label or _describe(kind, rows), user, time.time()))
+                conn.executemany("UPDATE decisions SET action_id = ? WHERE id = ?",
+                                 [(cur.lastrowid, r["id"]) for r in rows])
+
+    @contextmanager
+    def one_action(self, class_ids: Iterable[int], user: str, kind: str, label: str) -> Iterator[None]:
+        """What `user` logs of `kind` on these classes inside the block (a generation run, over many
+        transactions and threads) becomes one action per class named `label`, also when the block fails
+        midway. A colleague's changes meanwhile stay out of it."""
+        first = self.last_decision_id()
+        try:
+            yield
+        finally:
+            with self.transaction() as conn:
+                for class_id in class_ids:
+                    rows = conn.execute("SELECT * FROM decisions WHERE id > ? AND class_id = ? AND user = ? "
+                                        "AND kind = ? ORDER BY id", (first, class_id, user, kind)).fetchall()
+                    if not rows:
+                        continue
+                    keep, *merged = sorted({r["action_id"] for r in rows})
+                    conn.executemany("UPDATE decisions SET action_id = ? WHERE action_id = ?",
+                                     [(keep, old) for old in merged])
+                    conn.executemany("DELETE FROM actions WHERE id = ?", [(old,) for old in merged])
+                    conn.execute("UPDATE actions SET label = ? WHERE id = ?",
+                                 (f"{label} ({_describe(kind, rows)})", keep))
+
+    def last_decision_id(self) -> int:
+        return self._last_decision(self.db)
+
     def history(self, class_id: int | None = None, limit: int = 50) -> list[dict]:
+        """The latest logged decisions (one row per changed thing), newest first."""
         where, args = ("WHERE class_id = ?", [class_id]) if class_id is not None else ("", [])
         rows = self.db.execute(f"SELECT * FROM decisions {where} ORDER BY id DESC LIMIT ?", [*args, limit])
         return [dict(r) for r in rows]
 
-    def undo(self, class_id: int | None = None, user: str | None = None) -> list[dict]:
-        """Revert the most recent decision (of a class / user) that still stands, with the rest of its batch
-        (a whole generation run); returns the decisions undone."""
-        return self._undo(class_id, user, "1", batched=True)
+    def actions(self, class_id: int | None = None, limit: int = 50) -> list[Action]:
+        """The latest actions (clicks, bulk actions, runs), newest first."""
+        where, args = ("WHERE class_id = ?", [class_id]) if class_id is not None else ("", [])
+        return [_action(r) for r in self.db.execute(f"SELECT * FROM actions {where} ORDER BY id DESC LIMIT ?",
+                                                     [*args, limit])]
 
-    def _undo(self, class_id: int | None, user: str | None, what: str, batched: bool) -> list[dict]:
-        """Revert the latest decision matching `what` (SQL on decisions) that still stands, with the rest
-        of its batch when `batched`; returns the decisions undone.
+    def undo(self, class_id: int | None = None, user: str | None = None,
+             kinds: Iterable[str] | None = None) -> Undone | None:
+        """Revert the latest action (of a class, a user, some kinds) of which something still stands.
 
-        A decision someone has since overruled is passed over: undoing it would silently throw away
-        the later one (a colleague's, on a shared workspace).
+        Decisions someone has since overruled are passed over: undoing them would silently throw away
+        the later change (a colleague's, on a shared workspace). None when there is nothing to undo.
         """
-        where, args = [what, "undone_at IS NULL"], []
+        where, args = ["undone_at IS NULL"], []
         for column, value in (("class_id", class_id), ("user", user)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        query = f"SELECT * FROM decisions WHERE {' AND '.join(where)}"
+        if kinds is not None:
+            kinds = tuple(kinds)
+            where.append(f"kind IN ({','.join('?' * len(kinds))})")
+            args.extend(kinds)
         with self.transaction() as conn:
-            top = next((r for r in conn.execute(f"{query} ORDER BY id DESC", args) if _still_stands(conn, r)), None)
-            if top is None:
-                return []
-            rows = [top] if top["batch"] is None or not batched else [
-                r for r in conn.execute(f"{query} AND batch = ? ORDER BY id DESC", (*args, top["batch"]))
-                if _still_stands(conn, r)]
-            now = time.time()
-            for row in rows:
-                _revert(conn, row, now)
-                conn.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (now, row["id"]))
-        return [dict(r) for r in rows]
+            candidates = conn.execute(f"SELECT * FROM actions WHERE {' AND '.join(where)} ORDER BY id DESC",
+                                      args).fetchall()
+            for action in candidates:
+                decisions = conn.execute("SELECT * FROM decisions WHERE action_id = ? AND undone_at IS NULL "
+                                         "ORDER BY id DESC", (action["id"],)).fetchall()
+                now, reverted = time.time(), []
+                for decision in decisions:  # newest first, so a thing changed twice ends as it was before both
+                    if _still_stands(conn, decision):
+                        _revert(conn, decision, now)
+                        conn.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (now, decision["id"]))
+                        reverted.append(dict(decision))
+                if reverted:
+                    for decision in reverted:  # once all is reverted: the rule holds whatever the order
+                        if decision["target"] == "item" and decision["old"] == "accepted":
+                            _reject_rivals(conn, decision["target_id"], now)
+                    conn.execute("UPDATE actions SET undone_at = ? WHERE id = ?", (now, action["id"]))
+                    return Undone(_action(action), reverted, len(decisions) - len(reverted))
+        return None
 
     # -- provenance ---------------------------------------------------------------------------
     def set_provenance(self, item_id: int, **fields: Any) -> None:
-        columns = ("source_url", "page_url", "license", "attribution", "engine", "query", "title", "fetched_at")
+        columns = ("source_url", "page_url", "license", "attribution", "engine", "query", "title", "fetched_at",
+                   "original_name")
         values = [fields.get(c) for c in columns]
         with self.transaction() as conn:
             conn.execute(f"INSERT OR REPLACE INTO provenance (item_id, {', '.join(columns)}) "
@@ -622,45 +810,9 @@ class Catalog:
         return [{**dict(r), "info": json.loads(r["info"])} for r in rows]
 
     def set_status_batch(self, changes: dict[str, list[int]], user: str = "") -> int:
-        """Set statuses ({status: item ids}) as one decision that a single `undo_batch` reverts."""
-        with self.transaction() as conn:
-            before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
-            changed = sum(self.set_status(item_ids, status, user) for status, item_ids in changes.items())
-            conn.execute("UPDATE decisions SET batch = ? WHERE id > ?", (before + 1, before))
-        return changed
-
-    def undo_batch(self, class_id: int, user: str | None = None) -> list[dict]:
-        """Revert the class's most recent status decision on items that still stands (by `user`, when
-        given), with the rest of its batch; returns the decisions undone."""
-        return self._undo(class_id, user, "target = 'item' AND action = 'status'", batched=True)
-
-    # -- mask runs (issues 5, 6): one generation run is one batch of decisions ---------------------
-    def last_decision_id(self) -> int:
-        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
-
-    def mark_batch(self, after_id: int, class_id: int, user: str | None = None) -> None:
-        """Make a class's mask decisions logged after `after_id` (by `user`, when given: not a colleague's made
-        meanwhile) one batch, which `undo` / `undo_masks` revert at once."""
-        by_user, args = (" AND user = ?", (user,)) if user is not None else ("", ())
-        with self.transaction() as conn:
-            conn.execute(f"UPDATE decisions SET batch = ? WHERE id > ? AND class_id = ? AND target = 'mask'{by_user}",
-                         (after_id + 1, after_id, class_id, *args))
-
-    @contextmanager
-    def mask_batch(self, class_ids: Iterable[int], user: str | None = None) -> Iterator[None]:
-        """The classes' mask decisions `user` logs inside the block become one batch per class (also when
-        the block fails midway: what it did is still one undo step)."""
-        first = self.last_decision_id()
-        try:
-            yield
-        finally:
-            for class_id in class_ids:
-                self.mark_batch(first, class_id, user)
-
-    def undo_masks(self, class_id: int, user: str | None = None) -> list[dict]:
-        """Revert the class's most recent mask decision that still stands (by `user`, when given), with the
-        rest of its batch."""
-        return self._undo(class_id, user, "target = 'mask'", batched=True)
+        """Set statuses ({status: item ids}) as one action that a single `undo` reverts."""
+        with self._changes():
+            return sum(self.set_status(item_ids, status, user) for status, item_ids in changes.items())
 
     # -- benchmark runs (bench phase) ------------------------------------------------------------
     def insert_run(self, *, name: str, detector: str, settings: dict, maps_dir: str | None,

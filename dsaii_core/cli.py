@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Optional
 import typer
 from tqdm import tqdm
 
-from dsaii_core.catalog import os_user
+from dsaii_core.catalog import ACTION_KINDS, os_user
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import Workspace
 
@@ -159,26 +159,20 @@ def jobs_command(ws: Path,
                    + (f"\t{row['error']}" if row["error"] else ""))
 
 
-def _undone(decision: dict) -> str:
-    """One line on what undoing a logged decision did."""
-    old, new = decision["old"], decision["new"]
-    if decision["target"] == "item":
-        return f"item {decision['target_id']}: {new} -> {old}"
-    if decision["target"] == "class":
-        return f"class {decision['action']} restored" if decision["action"] == "settings" else \
-            f"class {decision['action']}: {new} -> {old}"
-    return ", ".join([f"mask {new} removed"] * (new is not None) + [f"mask {old} restored"] * (old is not None))
-
-
 @app.command()
 def undo(ws: Path, class_name: str = typer.Argument(..., metavar="CLASS"),
-         user: Optional[str] = typer.Option(None, "--user", help="Only this person's decisions (default: anyone's).")):
-    """Revert the last change to a class that still stands: a decision, or a bulk decision or mask run entirely."""
+         user: Optional[str] = typer.Option(None, "--user", help="Only this person's actions (default: anyone's)."),
+         kind: Optional[list[str]] = typer.Option(None, "--kind", help=f"Only actions of this kind "
+                                                  f"({', '.join(ACTION_KINDS)}); repeatable. Default: any.")):
+    """Revert the class's last action that still stands (a click, a bulk action or a whole run) and name it."""
     workspace = Workspace.open(ws)
-    undone = workspace.catalog.undo(workspace.get_class(class_name).id, user)
-    for row in undone:
-        typer.echo(f"{_undone(row)} ({row['user'] or 'no name'})")
-    typer.echo(f"undid {len(undone)} decision(s)" if undone else "nothing to undo")
+    if kind and not set(kind) <= set(ACTION_KINDS):
+        raise DsaiiError(f"--kind must be one of {', '.join(ACTION_KINDS)}")
+    undone = workspace.catalog.undo(workspace.get_class(class_name).id, user, kind or None)
+    if undone is None:
+        typer.echo("nothing to undo")
+        return
+    typer.echo(f"{undone.describe()} [{undone.action.kind}, {len(undone.decisions)} change(s)]")
 
 
 def main(argv: Optional[list[str]] = None) -> None:

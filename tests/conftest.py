@@ -45,5 +45,16 @@ def tiny_ws(tmp_path) -> Workspace:
 
 
 @pytest.fixture
+def reviewed_ws(tmp_path) -> Workspace:
+    """build_masked_ws's hazelnut after a weight-free inpaint job: four pending synthetic anomalies."""
+    from dsaii_core.inpaint.generate import start_inpaint_job
+    from dsaii_core.jobs import run_job
+    from tests.fixtures.masked_ws import build_masked_ws
+    ws = build_masked_ws(tmp_path / "reviewed-ws")
+    run_job(ws, start_inpaint_job(ws, [ws.get_class("hazelnut")], "classical", seed=3).id)
+    return ws
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

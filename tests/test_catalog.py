@@ -41,27 +41,84 @@ def test_status_decisions_are_logged_and_undone_in_order(tiny_ws):
     tiny_ws.catalog.set_status([items[0].id], "dropped", user="ana")
     tiny_ws.catalog.set_status([items[1].id], "dropped", user="ben")
     assert [d["user"] for d in tiny_ws.catalog.history()] == ["ben", "ana"]
-    [undone] = tiny_ws.catalog.undo()
-    assert undone["target_id"] == items[1].id
+    undone = tiny_ws.catalog.undo()
+    assert [d["target_id"] for d in undone.decisions] == [items[1].id]
+    assert (undone.action.kind, undone.action.label, undone.action.user) == ("curate", "dropped 1 image", "ben")
     assert tiny_ws.catalog.item(items[1].id).status == "kept"
     assert tiny_ws.catalog.item(items[0].id).status == "dropped"
     tiny_ws.catalog.undo()
-    assert tiny_ws.catalog.undo() == []
+    assert tiny_ws.catalog.undo() is None
     assert tiny_ws.catalog.item(items[0].id).status == "kept"
 
 
-def test_undo_batch_reverts_only_the_users_own_decisions_that_still_stand(tiny_ws):
+def test_undo_reverts_only_the_users_own_decisions_that_still_stand(tiny_ws):
     catalog, cls = tiny_ws.catalog, tiny_ws.get_class("hazelnut")
     a, b, c = [i.id for i in catalog.items(role="normal")]
     catalog.set_status([a], "dropped", user="ana")
     catalog.set_status_batch({"dropped": [b, c]}, "ana")
     catalog.set_status([c], "kept", user="ben")         # Ben overrules one image of Ana's bulk decision
     catalog.set_status([a], "candidate", user="ben")
-    assert [d["target_id"] for d in catalog.undo_batch(cls.id, "ana")] == [b]  # not c: Ben's "kept" stands
+    undone = catalog.undo(cls.id, "ana", kinds=("curate",))
+    assert [d["target_id"] for d in undone.decisions] == [b] and undone.passed_over == 1  # not c: Ben's stands
+    assert "1 change(s) overruled since" in undone.describe()
     assert [catalog.item(i).status for i in (a, b, c)] == ["candidate", "kept", "kept"]
-    assert catalog.undo_batch(cls.id, "ana") == []      # her first decision on `a` was overruled too
-    assert [d["user"] for d in catalog.undo_batch(cls.id)] == ["ben"]  # anyone's: Ben's last one
+    assert catalog.undo(cls.id, "ana") is None           # her first decision on `a` was overruled too
+    assert catalog.undo(cls.id).action.user == "ben"     # anyone's: Ben's last one
     assert catalog.item(a).status == "dropped"
+
+
+def test_a_page_s_undo_reverts_only_the_kinds_of_change_that_page_shows(reviewed_ws):
+    """Keep an image in Curate, accept an anomaly in Review, press Undo in Curate: the curation goes back."""
+    ws = reviewed_ws
+    cls = ws.get_class("hazelnut")
+    normal = ws.catalog.items(cls.id, "normal")[0]
+    anomaly = next(i for i in ws.catalog.items(cls.id, "anomaly", ("pending",)) if i.origin.startswith("inpaint"))
+    ws.catalog.set_status([normal.id], "dropped", user="ana")
+    ws.add_mask(normal, np.full((normal.height, normal.width), 255, np.uint8), kind="object", source="drawn",
+                user="ana")
+    ws.catalog.set_status([anomaly.id], "accepted", user="ana")
+    undone = ws.catalog.undo(cls.id, "ana", kinds=("curate",))
+    assert undone.action.label == "dropped 1 image" and ws.catalog.item(normal.id).status == "kept"
+    assert ws.catalog.item(anomaly.id).status == "accepted"           # Review's decision stands
+    assert ws.object_mask(normal) is not None                          # and the object mask too
+    assert ws.catalog.undo(cls.id, "ana", kinds=("anomaly_mask",)) is None  # not the object mask either
+    assert ws.catalog.undo(cls.id, "ana", kinds=("object_mask",)).action.kind == "object_mask"
+    assert ws.catalog.undo(cls.id, "ana", kinds=("review",)).action.label == "accepted 1 anomaly"
+    assert ws.catalog.item(anomaly.id).status == "pending"
+
+
+def test_one_anomaly_mask_has_at_most_one_accepted_anomaly(reviewed_ws):
+    ws = reviewed_ws
+    first = next(i for i in ws.catalog.items(role="anomaly") if i.origin.startswith("inpaint"))
+    twin = ws.add_image(ws.catalog.class_by_id(first.class_id), ws.read_image(first)[::-1].copy(), role="anomaly",
+                        origin=first.origin, parent_id=first.parent_id).item
+    ws.catalog.set_item_fields(twin.id, mask_id=first.mask_id)
+    ws.catalog.set_status([first.id], "accepted", user="ana")
+    ws.catalog.set_status([twin.id], "accepted", user="ana")
+    assert (ws.catalog.item(first.id).status, ws.catalog.item(twin.id).status) == ("rejected", "accepted")
+    undone = ws.catalog.undo(user="ana")
+    assert len(undone.decisions) == 2  # the rival's rejection was part of the same action
+    assert (ws.catalog.item(first.id).status, ws.catalog.item(twin.id).status) == ("accepted", "pending")
+
+
+def test_migration_turns_batches_of_an_older_catalog_into_actions(tmp_path, monkeypatch):
+    from dsaii_core import catalog as module
+    path = tmp_path / "c.sqlite"
+    monkeypatch.setattr(module, "SCHEMA_VERSION", 4)
+    old = Catalog(path)
+    cls_id = old.db.execute("INSERT INTO classes (name, dirname, created) VALUES ('nut', 'nut', 0)").lastrowid
+    for n in range(3):
+        old.db.execute("INSERT INTO items (class_id, role, file, sha256, width, height, status, origin, created,"
+                       " updated) VALUES (?, 'normal', ?, 'x', 1, 1, 'dropped', 'import', 0, 0)", (cls_id, f"{n}.png"))
+    for item_id, batch in ((1, None), (2, 7), (3, 7)):
+        old.db.execute("INSERT INTO decisions (class_id, target, target_id, action, old, new, user, at, batch)"
+                       " VALUES (?, 'item', ?, 'status', 'kept', 'dropped', 'ana', 1, ?)", (cls_id, item_id, batch))
+    old.close()
+    monkeypatch.setattr(module, "SCHEMA_VERSION", len(module.MIGRATIONS))
+    catalog = Catalog(path)
+    assert [(a.kind, a.user) for a in catalog.actions()] == [("curate", "ana")] * 2
+    assert len(catalog.undo(cls_id).decisions) == 2  # the old batch is one action
+    assert [catalog.item(i).status for i in (1, 2, 3)] == ["dropped", "kept", "kept"]
 
 
 def test_status_must_fit_the_role(tiny_ws):
@@ -90,13 +147,13 @@ def test_undo_passes_over_a_mask_or_class_change_a_colleague_has_overruled(tiny_
     anas = tiny_ws.object_mask(item)
     bens = tiny_ws.add_mask(item, full, kind="object", source="drawn", replaces=anas.id, user="ben")
     tiny_ws.catalog.update_class(tiny_ws.get_class("hazelnut"), user="ben", kind="object")
-    assert tiny_ws.catalog.undo(cls.id, "ana") == []  # both of Ana's changes were overruled by Ben
+    assert tiny_ws.catalog.undo(cls.id, "ana") is None  # both of Ana's changes were overruled by Ben
     assert [m.id for m in tiny_ws.catalog.masks(item_id=item.id, kind="object")] == [bens.id]
-    assert tiny_ws.catalog.undo(cls.id, "ben")[0]["target"] == "class"
+    assert tiny_ws.catalog.undo(cls.id, "ben").decisions[0]["target"] == "class"
     assert tiny_ws.get_class("hazelnut").is_texture
-    assert tiny_ws.catalog.undo(cls.id, "ana")[0]["new"] == "texture"  # in place again, so hers to undo
+    assert tiny_ws.catalog.undo(cls.id, "ana").decisions[0]["new"] == "texture"  # in place again: hers to undo
     assert not tiny_ws.get_class("hazelnut").is_texture
-    assert tiny_ws.catalog.undo(cls.id, "ben")[0]["new"] == str(bens.id)
+    assert tiny_ws.catalog.undo(cls.id, "ben").decisions[0]["new"] == str(bens.id)
     assert [m.id for m in tiny_ws.catalog.masks(item_id=item.id, kind="object")] == [tiny_ws.object_mask(item).id]
 
 

@@ -61,7 +61,7 @@ def test_undo_reverts_a_class_s_last_change_by_a_person(tmp_path):
     catalog.set_status([first], "dropped", user="ana")
     catalog.set_status([second], "dropped", user="ben")
     result = cli("undo", ws, "hazelnut", "--user", "ana")
-    assert result.returncode == 0 and f"item {first}: dropped -> kept (ana)" in result.stdout
+    assert result.returncode == 0 and "undid 'dropped 1 image' by ana [curate, 1 change(s)]" in result.stdout
     assert [catalog.item(i).status for i in (first, second)] == ["kept", "dropped"]
     assert "nothing to undo" in cli("undo", ws, "hazelnut", "--user", "ana").stdout
     assert cli("undo", ws, "no-such-class").returncode == 1
@@ -71,9 +71,11 @@ def test_undo_reverts_a_class_s_last_change_by_a_person(tmp_path):
     count = len(catalog.masks(kind="anomaly")) - ground_truth
     assert made.returncode == 0 and count > 1
     result = cli("undo", ws, "hazelnut", "--user", "ben")  # the whole run, then the settings it saved
-    assert f"undid {count} decision(s)" in result.stdout and "removed (ben)" in result.stdout
+    assert f"undid 'anomaly mask run (made {count} anomaly masks)' by ben [anomaly_mask, {count} change(s)]" \
+        in result.stdout
     assert len(catalog.masks(kind="anomaly")) == ground_truth
-    assert "class settings restored (ben)" in cli("undo", ws, "hazelnut", "--user", "ben").stdout
+    assert "undid 'class settings' by ben [class" in cli("undo", ws, "hazelnut", "--user", "ben").stdout
+    assert "--kind must be one of" in cli("undo", ws, "hazelnut", "--kind", "nonsense").stderr
     assert [catalog.item(i).status for i in (first, second)] == ["kept", "dropped"]
 
 

@@ -162,8 +162,3 @@ def drop_near_duplicates(ws: Workspace, cls: ImageClass, near_duplicate_bits: in
     drop = [r["id"] for r, label in zip(rows, labels) if r["status"] == "candidate" and best[label] is not r]
     return ws.catalog.set_status_batch({"dropped": drop}, user)
 
-
-def undo(ws: Workspace, cls: ImageClass, user: str | None = None) -> int:
-    """Revert the class's last decision by `user` (anyone's when None; a bulk one entirely); returns how
-    many images changed back."""
-    return len(ws.catalog.undo_batch(cls.id, user))

@@ -172,8 +172,8 @@ class InpaintTask:
                                  parent_id=normal.id, seed=seed, info=info, skip_duplicates=False).item
         self.ws.catalog.set_item_fields(item.id, mask_id=mask.id)
         replaced = self.spec.get("replaces", {}).get(key)
-        if replaced is not None:
-            self.ws.catalog.set_status([int(replaced)], "rejected", user=self.spec.get("user", ""))
+        if replaced is not None:  # one review action: its undo brings the old result back, retires this one
+            self.ws.catalog.record_regeneration(item.id, int(replaced), user=self.spec.get("user", ""))
         return str(item.id)
 
 

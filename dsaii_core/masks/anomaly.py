@@ -146,12 +146,12 @@ def generate_for_class(ws: Workspace, cls: ImageClass, params: AugmentParams, us
     """Give every kept normal image of `cls` `params.per_image` anomaly masks (images that have them are skipped).
 
     Follows the reference gen_mask rule (see augment.augment_mask) or makes procedural masks;
-    deterministic for params.seed. The run is one undo step of `user` (`catalog.undo_masks`).
+    deterministic for params.seed. The run is one undo step of `user` (one action).
     """
     maker = MaskMaker(ws, cls, params, user)
     report = GenerationReport()
     images = normal_images(ws, cls)
-    with ws.catalog.mask_batch([cls.id], user):
+    with ws.catalog.one_action([cls.id], user, "anomaly_mask", "anomaly mask run"):
         for index, item in enumerate(images):
             have = len(ws.catalog.masks(item_id=item.id, kind="anomaly"))
             if have >= params.per_image:
@@ -188,7 +188,7 @@ def anomaly_masks(ws: Workspace, cls: ImageClass) -> list[tuple[Item, Mask]]:
 def delete_anomaly_masks(ws: Workspace, cls: ImageClass, user: str = "") -> int:
     """Deactivate every anomaly mask of the class's normal images as one undo step; returns how many."""
     rows = anomaly_masks(ws, cls)
-    with ws.catalog.mask_batch([cls.id], user):
+    with ws.catalog.one_action([cls.id], user, "anomaly_mask", "deleted the class's anomaly masks"):
         for _, mask in rows:
             ws.catalog.delete_mask(mask.id, user)
     return len(rows)

@@ -114,7 +114,7 @@ def generate_with(ws: Workspace, plan: Sequence[tuple[ImageClass, AugmentParams]
                   executor: jobs.Executor | None = None, user: str = "",
                   progress: Callable[[float], None] = lambda f: None) -> dict[int, GenerationReport]:
     """generate_for_class for each (class, params) of `plan`, as one job on `executor`; reports per class id."""
-    with ws.catalog.mask_batch([cls.id for cls, _ in plan], user):
+    with ws.catalog.one_action([cls.id for cls, _ in plan], user, "anomaly_mask", "anomaly mask run"):
         job = start_anomaly_mask_job(ws, plan, user)
         job = jobs.run_job(ws, job.id, executor=executor, progress=progress)
     if job.state != "done":

@@ -190,7 +190,7 @@ def generate_for_class(ws: Workspace, cls: ImageClass, params: ObjectMaskParams 
         progress(0.9 * (index + 1) / max(1, len(todo)))
     frames = sum(c.candidate.source == "frame" for _, c in choices)
     report.fills_frame = params.rule == "objectness" and frames * 2 > len(choices)
-    with ws.catalog.mask_batch([cls.id], user):
+    with ws.catalog.one_action([cls.id], user, "object_mask", "object mask run"):
         for item, choice in choices:
             candidate, confidence = choice.candidate, choice.confidence
             if report.fills_frame and candidate.source == "frame":

@@ -8,13 +8,6 @@ from dsaii_core.jobs import run_job
 from dsaii_core.workspace import Workspace
 
 
-@pytest.fixture
-def reviewed_ws(masked_ws):
-    cls = masked_ws.get_class("hazelnut")
-    run_job(masked_ws, start_inpaint_job(masked_ws, [cls], "classical", seed=3).id)
-    return masked_ws
-
-
 def test_tiles_pair_each_anomaly_with_its_normal_and_mask_and_filter(reviewed_ws):
     tiles = review.tiles(reviewed_ws)
     assert len(tiles) == 4  # the imported real defect is not a synthetic anomaly
@@ -34,7 +27,7 @@ def test_decisions_are_logged_with_the_user_and_undone(reviewed_ws):
     assert review.decide(ws, [second], "rejected", user="ana") == 1
     entry = ws.catalog.history(limit=1)[0]
     assert (entry["user"], entry["target_id"], entry["new"]) == ("ana", second, "rejected")
-    ws.catalog.undo_batch(ws.get_class("hazelnut").id)
+    ws.catalog.undo(ws.get_class("hazelnut").id, kinds=("review",))
     assert ws.catalog.item(second).status == "pending" and ws.catalog.item(first).status == "accepted"
     with pytest.raises(DsaiiError, match="not a synthetic anomaly"):
         review.decide(ws, [ws.catalog.items(role="normal")[0].id], "accepted")
@@ -50,7 +43,7 @@ def test_bulk_accept_takes_only_results_that_pass_qc(reviewed_ws):
     assert review.accept_passing_qc(ws, user="bo") == len(passing)
     assert {i.id for i in ws.catalog.items(role="anomaly", statuses=("accepted",)) if i.origin != "import"} == passing
     assert ws.catalog.item(tile.anomaly.id).status == "pending"
-    ws.catalog.undo_batch(ws.get_class("hazelnut").id)  # one undo reverts the whole bulk accept
+    ws.catalog.undo(ws.get_class("hazelnut").id, kinds=("review",))  # one undo reverts the whole bulk accept
     assert all(ws.catalog.item(i).status == "pending" for i in passing)
 
 
@@ -64,6 +57,27 @@ def test_regenerate_makes_a_new_result_with_a_new_seed_and_rejects_the_old(revie
     assert not np.array_equal(ws.read_image(new[0]), ws.read_image(old))
     assert ws.catalog.item(old.id).status == "rejected"
     assert ws.catalog.history(limit=1)[0]["user"] == "cy"
+
+
+def test_regenerate_then_undo_leaves_one_accepted_anomaly_per_mask(reviewed_ws):
+    """Accept, regenerate, undo: the old result is back and the new one is gone (not both accepted)."""
+    ws = reviewed_ws
+    cls = ws.get_class("hazelnut")
+    old = review.tiles(ws)[0].anomaly
+    review.decide(ws, [old.id], "accepted", user="cy")
+    review.regenerate(ws, old.id, user="cy")
+    new = next(i for i in ws.catalog.items(role="anomaly", statuses=("pending",)) if i.mask_id == old.mask_id)
+    undone = ws.catalog.undo(cls.id, "cy", kinds=("review",))
+    assert undone.action.label == f"regenerated anomaly {old.file.rsplit('/', 1)[1]}"
+    assert ws.catalog.item(old.id).status == "accepted" and ws.catalog.item(new.id).status == "deleted"
+    review.regenerate(ws, old.id, user="cy")  # again, then accept the new result, then undo twice
+    newer = next(i for i in ws.catalog.items(role="anomaly", statuses=("pending",)) if i.mask_id == old.mask_id)
+    review.decide(ws, [newer.id], "accepted", user="cy")
+    assert ws.catalog.undo(cls.id, "cy", kinds=("review",)).action.label == "accepted 1 anomaly"
+    ws.catalog.undo(cls.id, "cy", kinds=("review",))
+    accepted = [i.id for i in ws.catalog.items(cls.id, "anomaly", ("accepted",)) if i.mask_id == old.mask_id]
+    assert accepted == [old.id]
+    assert [p for p in review.class_progress(ws) if p.name == "hazelnut"][0].accepted == 1
 
 
 def test_two_reviewers_never_lose_each_others_decisions(reviewed_ws):

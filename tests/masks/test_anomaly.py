@@ -92,8 +92,8 @@ def test_rerun_tops_up_and_a_run_is_one_undo_step(ws):
     report = generate_for_class(ws, cls, AugmentParams(per_image=3))
     assert report.written == 6 and len(anomaly_masks(ws, cls)) == 9
     assert generate_for_class(ws, cls, AugmentParams(per_image=3)).complete == 3
-    undone = ws.catalog.undo_masks(cls.id)
-    assert len(undone) == 6 and {m.id for _, m in anomaly_masks(ws, cls)} == first
+    undone = ws.catalog.undo(cls.id, kinds=("anomaly_mask",))
+    assert len(undone.decisions) == 6 and {m.id for _, m in anomaly_masks(ws, cls)} == first
 
 
 def test_undo_reverts_ones_own_run_and_leaves_a_colleague_s_masks(ws):
@@ -101,14 +101,15 @@ def test_undo_reverts_ones_own_run_and_leaves_a_colleague_s_masks(ws):
     item = ws.catalog.items(class_id=cls.id, role="normal")[0]
     drawn = np.zeros((item.height, item.width), np.uint8)
     drawn[10:20, 10:30] = 255
-    first = ws.catalog.last_decision_id()
-    generate_for_class(ws, cls, AugmentParams(), "ana")
-    bens = save_drawn_mask(ws, item, drawn, user="ben")  # made while Ana's run was under way
-    ws.catalog.mark_batch(first, cls.id, "ana")          # as the end of her run does: Ben's mask stays out of it
-    assert ws.catalog.history(limit=1)[0]["user"] == "ben" and ws.catalog.history(limit=1)[0]["batch"] is None
-    assert len(ws.catalog.undo_masks(cls.id, "ana")) == 3
+    with ws.catalog.one_action([cls.id], "ana", "anomaly_mask", "anomaly mask run"):  # as a job's run does
+        generate_for_class(ws, cls, AugmentParams(), "ana")
+        bens = save_drawn_mask(ws, item, drawn, user="ben")  # made while Ana's run was under way
+    anas, last = ws.catalog.actions(cls.id, limit=2)[::-1]
+    assert (last.user, anas.user) == ("ben", "ana") and anas.label.startswith("anomaly mask run (made 3")
+    undone = ws.catalog.undo(cls.id, "ana", kinds=("anomaly_mask",))
+    assert len(undone.decisions) == 3 and undone.action.id == anas.id  # Ben's mask stays out of her run
     assert [m.id for _, m in anomaly_masks(ws, cls)] == [bens.id]
-    assert [d["user"] for d in ws.catalog.undo_masks(cls.id)] == ["ben"]
+    assert [d["user"] for d in ws.catalog.undo(cls.id, kinds=("anomaly_mask",)).decisions] == ["ben"]
 
 
 def test_procedural_source(ws):
@@ -128,7 +129,7 @@ def test_regenerate_replaces_one_mask_and_undo_restores_it(ws):
     assert report.written == 1 and new.id != old.id and new.replaces == old.id
     assert ws.path(new.file).read_bytes() != ws.path(old.file).read_bytes()
     assert [m.id for _, m in rows if m.id != new.id] == [m.id for _, m in others]
-    ws.catalog.undo_masks(cls.id)
+    ws.catalog.undo(cls.id, kinds=("anomaly_mask",))
     assert old.id in {m.id for _, m in anomaly_masks(ws, cls)} and len(anomaly_masks(ws, cls)) == 3
 
 
@@ -145,7 +146,7 @@ def test_drawn_masks_are_saved_edited_and_deleted_with_undo(ws):
     with pytest.raises(DsaiiError, match="empty"):
         save_drawn_mask(ws, item, np.zeros_like(drawn))
     assert delete_anomaly_masks(ws, cls) == 1 and not anomaly_masks(ws, cls)
-    ws.catalog.undo_masks(cls.id)
+    ws.catalog.undo(cls.id, kinds=("anomaly_mask",))
     assert [m.id for _, m in anomaly_masks(ws, cls)] == [second.id]
 
 

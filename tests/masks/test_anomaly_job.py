@@ -27,4 +27,4 @@ def test_the_job_writes_what_generate_for_class_writes(tmp_path):
     again = generate_with(job, [(cls, class_params(cls).replace(per_image=3, seed=4)) for cls in job.classes()])
     assert [r.written for r in again.values()] == [3, 2]
     nut = job.get_class("hazelnut")
-    assert len(job.catalog.undo_masks(nut.id)) == 3 and len(job.catalog.masks(kind="anomaly", class_id=nut.id)) == 6
+    assert len(job.catalog.undo(nut.id, kinds=("anomaly_mask",)).decisions) == 3 and len(job.catalog.masks(kind="anomaly", class_id=nut.id)) == 6

@@ -23,7 +23,7 @@ def test_object_masks_without_weights_then_resume(tiny_ws):
     assert "0 object masks" in again.stdout and "3 already had one" in again.stdout
     ws = Workspace.open(root)
     assert len(ws.catalog.masks(kind="object")) == 3
-    assert len(ws.catalog.undo(ws.get_class("hazelnut").id, "ana")) == 3  # the run is one undo step of Ana's
+    assert len(ws.catalog.undo(ws.get_class("hazelnut").id, "ana").decisions) == 3  # the run is one undo step of Ana's
     assert ws.catalog.masks(kind="object") == []
 
 

@@ -44,8 +44,8 @@ def test_generation_masks_every_kept_image_resumes_and_redo_is_undoable(tiny_ws)
     assert again.written == 0 and again.skipped == 3
     redo = objects.generate_for_class(tiny_ws, cls, ObjectMaskParams(redo=True), user="ana")
     assert redo.written == 3
-    assert tiny_ws.catalog.undo(cls.id, "ben") == []  # the run is Ana's
-    assert len(tiny_ws.catalog.undo(cls.id, "ana")) == 3  # her whole run at once
+    assert tiny_ws.catalog.undo(cls.id, "ben") is None  # the run is Ana's
+    assert len(tiny_ws.catalog.undo(cls.id, "ana").decisions) == 3  # her whole run at once
     assert [tiny_ws.object_mask(i).id for i in items] == [m.id for m in first]
 
 

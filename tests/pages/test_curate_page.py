@@ -53,6 +53,7 @@ def test_keep_and_drop_one_image_then_undo(ws):
     assert caption(at).startswith("48 images")  # kept and dropped leave the candidate view
     at.button(key="curate_undo").click().run()
     assert statuses(ws)[5] == "candidate" and statuses(ws)[3] == "kept"
+    assert "Undid your last change: dropped 1 image" in [t.value for t in at.toast]  # says what it reverted
     at.button(key="curate_undo").click().run()
     assert set(statuses(ws).values()) == {"candidate"}
 

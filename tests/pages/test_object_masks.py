@@ -87,7 +87,7 @@ def test_one_undo_reverts_a_whole_generate_run_including_replaced_masks(tmp_path
     assert {m.id for m in ws.catalog.masks(kind="object")}.isdisjoint(before)
     at.button(key="om_undo").click().run()
     assert not at.exception and {m.id for m in ws.catalog.masks(kind="object")} == before
-    assert "Undid your last change (3 masks)" in [t.value for t in at.toast]
+    assert "Undid your last change: object mask run (replaced 3 object masks)" in [t.value for t in at.toast]
 
 
 def test_accept_from_the_grid_moves_the_image_last(tmp_path):

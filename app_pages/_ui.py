@@ -140,8 +140,16 @@ def sidebar() -> None:
             st.session_state.pop("class_name", None)
         st.text_input("Your name", value=reviewer(), key="reviewer_field", on_change=_remember_reviewer,
                       help="Saved with every decision you make (curation, masks, review); Undo reverts only yours.")
-        with user_errors():
+        try:
             ws = current_workspace()
+        except DsaiiError as exc:  # e.g. a folder of someone else's files: nothing is created or changed there
+            st.error(str(exc))
+            ws = None
+    if ws is None:
+        st.info("Choose a workspace folder in the sidebar: an existing workspace, or a new or empty folder.")
+        st.stop()
+    with st.sidebar:
+        with user_errors():
             executor_settings(ws)
             stats = class_stats(ws)
             if not stats:

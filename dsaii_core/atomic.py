@@ -14,6 +14,7 @@ def _umask() -> int:
     return mask
 
 
+TEMP_PREFIX = ".tmp-"  # the temp files of atomic writes (Workspace.repair removes stale ones)
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; read once, at import, while no other thread writes
 
 
@@ -25,7 +26,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = _FILE_MODE) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
@@ -53,12 +54,3 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def remove_stale_temp_files(folder: Path) -> int:
-    """Delete temp files left by writes that a crash interrupted; returns how many."""
-    removed = 0
-    for stale in Path(folder).rglob(".tmp-*"):
-        stale.unlink(missing_ok=True)
-        removed += 1
-    return removed

@@ -766,6 +766,16 @@ class Catalog:
         with self.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
 
+    def known_files(self) -> set[str]:
+        """Every workspace-relative file a row names (items, masks, bank masks): what `repair` must keep."""
+        return {r[0] for r in self.db.execute("SELECT file FROM items UNION SELECT file FROM masks "
+                                              "UNION SELECT file FROM bank_masks")}
+
+    def job_state(self, job_id: int) -> str | None:
+        """A job's state, None when no such job exists."""
+        row = self.db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row[0] if row else None
+
     # -- summary ------------------------------------------------------------------------------
     def counts(self) -> dict[int, dict[str, int]]:
         """Per class id: counts of items by 'role:status' and of active masks of normals by kind."""

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from dsaii_core.catalog import ACTION_KINDS, os_user
 from dsaii_core.errors import DsaiiError
-from dsaii_core.workspace import Workspace
+from dsaii_core.workspace import MARKER, Workspace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="DSAII Studio: build synthetic industrial-anomaly datasets and benchmark detectors.")
@@ -96,6 +96,20 @@ def export(ws: Path = typer.Argument(..., help="Workspace folder."),
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(report.summary())
+
+
+@app.command()
+def repair(ws: Path = typer.Argument(..., help="Workspace folder."),
+           adopt: bool = typer.Option(False, "--adopt", help="Mark a workspace made by an older version as this "
+                                      "app's first (only if every file in it was written by DSAII Studio).")):
+    """Remove crash leftovers now, without the usual grace period: run it while no job or app uses the workspace."""
+    workspace = Workspace.open(ws)
+    if adopt:
+        workspace.mark()
+    if not workspace.is_marked:
+        raise DsaiiError(f"{workspace.root}: has no {MARKER} marker (made by an older version?), so nothing in it "
+                         "is removed; if every file in it was written by DSAII Studio, run `repair --adopt`")
+    typer.echo(f"removed {workspace.repair(grace_s=0)} leftover file(s)")
 
 
 @app.command("classes")

@@ -7,10 +7,15 @@
 
 Class names may be any text; `safe_dirname` makes the folder name, which can never leave
 the workspace. Files are written (atomically) before the catalog row that names them.
+
+The app owns only what it wrote: a workspace is created only in a new or empty folder and carries
+a marker file (`.dsaii-workspace`); `repair` removes only files of our own naming, only in a marked
+workspace, and temp files only once they are older than a grace period.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,18 +26,22 @@ from pathlib import Path
 
 import numpy as np
 
-from dsaii_core import imageio
-from dsaii_core.atomic import atomic_write_bytes, remove_stale_temp_files, sha256_bytes
+from dsaii_core import __version__, imageio
+from dsaii_core.atomic import TEMP_PREFIX, atomic_write_bytes, atomic_write_text, sha256_bytes
 from dsaii_core.catalog import JOB_FINAL_STATES, Catalog, ImageClass, Item, Mask
 from dsaii_core.errors import DsaiiError
 
 DB_NAME = "dsaii.sqlite"
+MARKER = ".dsaii-workspace"  # written by `create`: this folder is ours to repair
 FOLDERS = {"normal": "normal", "anomaly": "anomaly", "object": "object_mask", "anomaly_mask": "anomaly_mask"}
 KINDS = ("object", "texture")
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 MAX_NAME_CHARS = 64
 ORPHAN_GRACE_S = 300
 STAGING = "staging"  # images a job's workers wrote, per job, that the driver has not filed yet
+# The only files `repair` may remove: the names this module gives (see _next_file, add_mask, add_bank_mask).
+_OWN_FILE = re.compile(r"classes/[^/]+/(normal|anomaly)/\d+\.png|classes/[^/]+/(object_mask|anomaly_mask)/"
+                       r"(anomaly_)?\d+_\d+\.png|mask_bank/[^/]+/[0-9a-f]{16}\.png")
 
 
 def safe_dirname(name: str) -> str:
@@ -83,13 +92,21 @@ class Workspace:
     # -- opening ------------------------------------------------------------------------------
     @classmethod
     def create(cls, root: Path) -> "Workspace":
+        """A new workspace in a new or empty folder (never in one holding files of someone else's)."""
         root = Path(root)
         if root.exists() and not root.is_dir():
             raise DsaiiError(f"{root}: exists and is not a folder")
+        if (root / DB_NAME).is_file():
+            raise DsaiiError(f"{root}: already a DSAII workspace; open it instead")
+        if root.is_dir() and any(root.iterdir()):
+            raise DsaiiError(f"{root}: not empty; a workspace is created only in a new or empty folder "
+                             "(import this folder's images into a workspace instead)")
         root.mkdir(parents=True, exist_ok=True)
+        workspace = cls(root, Catalog(root / DB_NAME))
+        workspace.mark()
         for folder in ("classes", "mask_bank", "cache"):
             (root / folder).mkdir(exist_ok=True)
-        return cls(root, Catalog(root / DB_NAME))
+        return workspace
 
     @classmethod
     def open(cls, root: Path) -> "Workspace":
@@ -115,6 +132,16 @@ class Workspace:
     def class_folder(self, cls: ImageClass, folder: str) -> str:
         """Catalog-relative folder of one kind ('normal', 'anomaly', 'object', 'anomaly_mask')."""
         return f"classes/{cls.dirname}/{FOLDERS[folder]}"
+
+    def mark(self) -> None:
+        """Write our marker: from now on `repair` may remove crash leftovers of our naming here."""
+        atomic_write_text(self.root / MARKER, json.dumps({"tool": "DSAII Studio", "what": "workspace",
+                                                          "version": __version__}, indent=2) + "\n")
+
+    @property
+    def is_marked(self) -> bool:
+        """Whether this app created the folder (so `repair` may remove crash leftovers in it)."""
+        return (self.root / MARKER).is_file()
 
     @property
     def cache_dir(self) -> Path:
@@ -256,25 +283,28 @@ class Workspace:
                                              frame=(mask.shape[1], mask.shape[0], int(cols.min()), int(rows.min())))
 
     # -- crash recovery -----------------------------------------------------------------------
-    def repair(self) -> int:
-        """Remove temp files and files no catalog row names (left by a crash), and the staged images of
-        jobs that ended or no longer exist; returns how many.
+    def repair(self, grace_s: float = ORPHAN_GRACE_S) -> int:
+        """Remove what a crash left behind in a workspace this app created: temp files, files of our naming
+        that no catalog row names, staged images of jobs that ended or no longer exist; returns how many.
 
-        Orphans younger than a few minutes are kept: another process may be about to add its row.
+        Only files older than `grace_s` go: another process may be about to rename its temp file or add
+        the row for its new file. A folder without our marker (made by an older version, or a user's
+        folder opened by mistake) is left untouched.
         """
-        removed = remove_stale_temp_files(self.root / "classes") + remove_stale_temp_files(self.root / "mask_bank")
-        known = {r[0] for r in self.catalog.db.execute("SELECT file FROM items UNION SELECT file FROM masks "
-                                                       "UNION SELECT file FROM bank_masks")}
-        cutoff = time.time() - ORPHAN_GRACE_S
+        if not self.is_marked:
+            return 0
+        cutoff, removed = time.time() - grace_s, 0
+        known = self.catalog.known_files()
         for folder in ("classes", "mask_bank"):
-            for path in (self.root / folder).rglob("*.png"):
+            for path in (self.root / folder).rglob("*"):
                 relative = path.relative_to(self.root).as_posix()
-                if relative not in known and path.stat().st_mtime < cutoff:
+                ours = path.name.startswith(TEMP_PREFIX) or (_OWN_FILE.fullmatch(relative) and relative not in known)
+                if ours and path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
                     path.unlink(missing_ok=True)
                     removed += 1
         for folder in (self.root / STAGING).glob("job*"):
-            row = self.catalog.db.execute("SELECT state FROM jobs WHERE id = ?", (folder.name[3:],)).fetchone()
-            if row is None or row[0] in JOB_FINAL_STATES:
+            state = self.catalog.job_state(int(folder.name[3:])) if folder.name[3:].isdigit() else "unknown"
+            if state is None or state in JOB_FINAL_STATES:
                 removed += sum(1 for _ in folder.glob("*.png"))
                 shutil.rmtree(folder, ignore_errors=True)
         return removed

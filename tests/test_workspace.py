@@ -60,16 +60,73 @@ def test_paths_outside_the_workspace_are_refused(tiny_ws):
         tiny_ws.path("../../etc/passwd")
 
 
+def age(path, seconds=3600):
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
 def test_repair_removes_crash_leftovers_but_keeps_catalogued_files(tiny_ws):
     folder = tiny_ws.path("classes/hazelnut/normal")
     orphan, temp = folder / "099.png", folder / ".tmp-abc.png"
     orphan.write_bytes(b"half")
     temp.write_bytes(b"half")
-    old = time.time() - 3600
-    os.utime(orphan, (old, old))
+    age(orphan)
+    age(temp)
     assert tiny_ws.repair() == 2
     assert not orphan.exists() and not temp.exists()
     assert len(list(folder.iterdir())) == 3
+
+
+def test_repair_leaves_fresh_temp_files_and_files_not_of_our_naming(tiny_ws):
+    folder = tiny_ws.path("classes/hazelnut/normal")
+    fresh = folder / ".tmp-inflight.png"          # another process's write, about to be renamed
+    users = [folder / "holiday.png", folder / "IMG_0001.PNG", tiny_ws.root / "mask_bank" / "notes" / "defect.png"]
+    fresh.write_bytes(b"half")
+    for path in users:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"mine")
+        age(path)
+    assert tiny_ws.repair() == 0
+    assert fresh.exists() and all(p.exists() for p in users)
+
+
+@pytest.mark.parametrize("layout", ["classes", "mask_bank", "both"])
+def test_a_workspace_is_never_created_over_a_user_s_folder(tmp_path, layout):
+    """`init` on a folder of one's own photos used to adopt it, and the next command deleted them."""
+    photos = tmp_path / "photos"
+    for sub in {"classes": ["classes/nut"], "mask_bank": ["mask_bank/x"], "both": ["classes/a", "mask_bank/b"]}[layout]:
+        (photos / sub).mkdir(parents=True)
+        (photos / sub / "000.png").write_bytes(b"a user's photo")
+        age(photos / sub / "000.png")
+    with pytest.raises(DsaiiError, match="not empty"):
+        Workspace.create(photos)
+    with pytest.raises(DsaiiError, match="not a DSAII workspace"):
+        Workspace.open(photos)
+    with pytest.raises(DsaiiError, match="not empty"):
+        Workspace.open_or_create(photos)  # what the sidebar's Folder field does
+    assert sorted(p.read_bytes() for p in photos.rglob("*.png")) == [b"a user's photo"] * len(list(photos.rglob("*.png")))
+    assert not (photos / "dsaii.sqlite").exists()
+
+
+def test_an_unmarked_folder_with_a_catalog_is_opened_but_never_repaired(tmp_path):
+    """A catalog someone put into a folder of photos (an older version's `init`) must not delete them."""
+    from dsaii_core.catalog import Catalog
+    root = tmp_path / "old"
+    (root / "classes" / "nut" / "normal").mkdir(parents=True)
+    photo = root / "classes" / "nut" / "normal" / "001.png"
+    photo.write_bytes(b"a user's photo")
+    age(photo)
+    Catalog(root / "dsaii.sqlite").close()
+    ws = Workspace.open(root)
+    assert not ws.is_marked and ws.repair(grace_s=0) == 0 and photo.exists()
+    with pytest.raises(DsaiiError, match="already a DSAII workspace"):
+        Workspace.create(root)
+
+
+def test_create_makes_a_marked_workspace_in_a_new_or_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for root in (tmp_path / "new", tmp_path / "empty"):
+        assert Workspace.create(root).is_marked
 
 
 def test_repair_removes_the_staged_images_of_jobs_that_ended_but_not_of_a_live_one(tiny_ws):
@@ -104,3 +161,17 @@ def test_concurrent_adds_never_share_a_file_name(tiny_ws):
     assert len(items) == 43 == len({i.file for i in items})
     stored = {tiny_ws.read_image(i).tobytes() for i in items[3:]}
     assert stored == {image.tobytes() for image in images}
+
+
+def test_cli_init_refuses_a_non_empty_folder_and_repair_adopts_an_older_workspace(tmp_path):
+    from tests.test_cli import cli
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.png").write_bytes(b"x")
+    result = cli("init", tmp_path / "photos")
+    assert result.returncode == 1 and "not empty" in result.stderr and "Traceback" not in result.stderr
+    from dsaii_core.catalog import Catalog
+    Catalog(tmp_path / "photos" / "dsaii.sqlite").close()   # as an older version's `init` left it
+    refused = cli("repair", tmp_path / "photos")
+    assert refused.returncode == 1 and "--adopt" in refused.stderr
+    assert cli("repair", tmp_path / "photos", "--adopt").returncode == 0
+    assert Workspace.open(tmp_path / "photos").is_marked and (tmp_path / "photos" / "a.png").exists()

@@ -1,8 +1,10 @@
 """What every inpainting backend shares: the Backend protocol, its parameters and the class prompts.
 
 A backend turns (image, anomaly mask) into an image of the same size with a defect painted inside
-the mask and every pixel away from it unchanged. Diffusion backends (diffusers, the SD web UI) read
-the prompt; the weight-free backends of `classical` ignore it and say so in their label.
+the mask and every pixel off the mask byte-identical (`paste_outside`): the mask is the exported
+ground truth, and a detector that finds a change off it is scored wrong. Diffusion backends
+(diffusers, the SD web UI) read the prompt; the weight-free backends of `classical` ignore it and
+say so in their label.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
+import cv2
 import numpy as np
 
 from dsaii_core.catalog import ImageClass
@@ -21,6 +24,7 @@ OBJECT_PROMPT = "broken, cracked, severely shattered"
 TEXTURE_PROMPT = "stains, holes"
 PROMPT_PRESETS = (OBJECT_PROMPT, TEXTURE_PROMPT)
 DEFAULT_NEGATIVE_PROMPT = "blurry, cartoon, text, watermark"
+SEAM_PX = 2.0  # width of the ramp just inside the mask's edge that hides the seam
 
 
 class InpaintFailed(DsaiiError):
@@ -38,7 +42,7 @@ class InpaintParams:
     attention_slicing: bool = False
     cpu_offload: bool = False
     resolution: int | None = None   # crop side fed to the model; None = the model's native size
-    dilate_px: int = 8              # how far the result may reach past the mask, feathered to zero
+    dilate_px: int = 8              # diffusion: context around the mask (results never change pixels off it)
     method: str | None = None       # classical backends: 'transplant', 'texture', 'procedural'
 
     def replace(self, **changes) -> "InpaintParams":
@@ -110,6 +114,23 @@ def check_pair(image: np.ndarray, mask: np.ndarray) -> None:
         raise InpaintFailed(f"mask {mask.shape} does not match image {image.shape[:2]}")
     if not (mask > 0).any():
         raise InpaintFailed("the anomaly mask is empty")
+
+
+def paste_outside(normal: np.ndarray, result: np.ndarray, mask: np.ndarray,
+                  feather_px: float = SEAM_PX) -> np.ndarray:
+    """`result` inside `mask` and `normal`, byte for byte, everywhere else.
+
+    Every backend ends with this, so the exported mask covers every changed pixel: Poisson
+    blending, feathering and a VAE round trip all change pixels past the mask otherwise. The
+    seam is hidden by a ramp inside the mask: `result` weighs 1/feather_px on the mask's edge pixels
+    and fully from feather_px deep (feather_px <= 1: a hard edge).
+    """
+    inside = mask > 0
+    depth = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 5)  # >= 1, exactly 1 on the edge
+    alpha = np.clip(depth[inside] / max(feather_px, 1.0), 0.0, 1.0)[:, None]
+    out = normal.copy()
+    out[inside] = np.clip(np.rint(alpha * result[inside] + (1 - alpha) * normal[inside]), 0, 255).astype(np.uint8)
+    return out
 
 
 def class_prompts(cls: ImageClass) -> tuple[str, str]:

@@ -6,7 +6,8 @@ None of these is diffusion, and the UI says so:
   mask with Poisson image editing (`cv2.seamlessClone`), as in NSA / CutPaste-style synthesis;
 - texture: DRAEM-style blending of an augmented foreign texture inside the mask;
 - procedural: shattered fragments with cracks, holes with a lit rim, or stains, shaded by depth.
-The prompt is ignored. Results are deterministic for a seed.
+The prompt is ignored. Results are deterministic for a seed. Every changed pixel lies inside the
+mask (`paste_outside`), and a transplant says which real defect it used (`source_for`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import cv2
 import numpy as np
 
 from dsaii_core.errors import DsaiiError
-from dsaii_core.inpaint.base import InpaintParams, InpaintRequest, check_pair, inpaint_each
-from dsaii_core.inpaint.crop import blend, mask_bbox
+from dsaii_core.inpaint.base import InpaintParams, InpaintRequest, check_pair, inpaint_each, paste_outside
+from dsaii_core.inpaint.crop import mask_bbox
 
 METHODS = ("transplant", "texture", "procedural")
 METHOD_LABELS = {
@@ -32,10 +33,19 @@ POISSON_PAD = 8
 
 @dataclass(frozen=True)
 class DefectSource:
-    """A real defect: its RGB image and 0/255 ground-truth mask."""
+    """A real defect: its RGB image and 0/255 ground-truth mask, and where it came from."""
     image: np.ndarray
     mask: np.ndarray
-    label: str = ""
+    label: str = ""                 # the defect's name, e.g. 'crack'
+    class_name: str = ""            # the class of the real anomaly, e.g. 'hazelnut'
+    kind: str = ""                  # that class's kind: 'object' or 'texture'
+    item_id: int | None = None      # the real anomaly's item in the workspace
+    file: str = ""                  # its file (workspace-relative, or the name it was imported as)
+
+    def provenance(self) -> dict:
+        """Where this defect came from, as stored with each result that transplants it."""
+        return {"class": self.class_name, "kind": self.kind, "item_id": self.item_id, "file": self.file,
+                "defect": self.label}
 
 
 def _lab(image: np.ndarray) -> np.ndarray:
@@ -261,21 +271,30 @@ class ClassicalBackend:
             return "procedural"  # no real defect texture to transplant
         return method
 
+    def _pick_source(self, rng: np.random.Generator) -> DefectSource:
+        return self.defects[int(rng.integers(len(self.defects)))]
+
+    def source_for(self, seed: int, params: InpaintParams | None = None) -> DefectSource | None:
+        """The real defect `inpaint` transplants for `seed`; None when it paints no real defect."""
+        if self.resolved_method(params) != "transplant":
+            return None
+        return self._pick_source(np.random.default_rng(seed))  # the first draw of inpaint's generator
+
     def inpaint(self, image: np.ndarray, mask: np.ndarray, prompt: str, negative_prompt: str, seed: int,
                 params: InpaintParams) -> np.ndarray:
-        """`image` with a synthetic defect inside `mask`; off the dilated mask it is unchanged."""
+        """`image` with a synthetic defect inside `mask`; every pixel off the mask is unchanged."""
         check_pair(image, mask)
         rng = np.random.default_rng(seed)
         method = self.resolved_method(params)
         if method == "transplant":
-            result = transplant(image, mask, self.defects[int(rng.integers(len(self.defects)))], rng)
+            result = transplant(image, mask, self._pick_source(rng), rng)
         elif method == "texture":
             result = texture_blend(image, mask, self.textures, rng)
         else:
             result = procedural(image, mask, rng)
         if _is_grey(image):  # a grey part (e.g. magnetic tile) gets grey damage, not coloured paint
             result = np.repeat(cv2.cvtColor(result, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
-        return blend(image, result, mask, params.dilate_px)
+        return paste_outside(image, result, mask)
 
     def inpaint_batch(self, requests: Sequence[InpaintRequest], params: InpaintParams) -> list[np.ndarray | Exception]:
         return inpaint_each(self, requests, params)

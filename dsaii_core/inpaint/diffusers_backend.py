@@ -3,7 +3,8 @@
 Nothing is downloaded: loading uses `local_files_only=True` with HF_HUB_OFFLINE set. A single-file
 checkpoint needs a local folder with the model's component configs (`config`), e.g. the model's
 repository without its weights. CUDA runs in fp16, MPS and CPU in fp32. The model sees a crop
-around the mask at its native size; the result is pasted back through a feathered, dilated mask.
+around the mask at its native size; the result is pasted back inside the mask only (`paste_outside`):
+the VAE round trip changes every pixel slightly, and the mask must cover every changed pixel.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from dsaii_core.errors import DsaiiError
-from dsaii_core.inpaint.base import InpaintFailed, InpaintParams, InpaintRequest, check_pair
+from dsaii_core.inpaint.base import InpaintFailed, InpaintParams, InpaintRequest, check_pair, paste_outside
 from dsaii_core.inpaint.crop import crop_around, paste_back
 
 SCHEDULERS = {
@@ -167,5 +168,6 @@ class DiffusersBackend:
                     results[i] = InpaintFailed("the model returned a black image (safety checker); retry with "
                                                "another seed")
                     continue
-                results[i] = paste_back(requests[i].image, requests[i].mask, crops[i], generated, params.dilate_px)
+                pasted = paste_back(requests[i].image, requests[i].mask, crops[i], generated, params.dilate_px)
+                results[i] = paste_outside(requests[i].image, pasted, requests[i].mask)
         return results

@@ -1,9 +1,12 @@
 """Automatic quality control of one inpainted result against its normal image and mask.
 
 Figures: mean absolute difference (grey levels, 0–255) and SSIM inside the mask and outside the
-dilated mask. Flags name the usual failures of img2img batches, which the reference work removed by
-eye: nothing visible changed, the change bled past the mask, a blank / black image (e.g. a safety
-checker's), or an image of another size.
+dilated mask, and how many pixels off the mask changed at all (and by how much). Flags name the
+usual failures of img2img batches, which the reference work removed by eye: nothing visible
+changed, the change bled past the mask, a blank / black image (e.g. a safety checker's), or an
+image of another size; and two that make a dataset wrong without looking wrong: any pixel changed
+off the mask (the mask is the ground truth: a detector that finds that change is scored wrong), and
+a transplanted real defect taken from another class (a hazelnut's print on a magnetic tile).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ FLAG_LABELS = {
     "bleeds_outside_mask": "bleeds outside the mask",
     "blank_output": "blank / black output",
     "size_changed": "size changed",
+    "changed_outside_mask": "changed outside the mask",
+    "defect_from_other_class": "defect from another class",
 }
 
 
@@ -30,6 +35,7 @@ class QCThresholds:
     max_outside_changed: float = 0.01  # share of off-mask pixels changed by more than 8 levels
     min_std: float = 2.0             # a whole image flatter than this is blank
     outside_margin_px: int = 16      # pixels this close to the mask count as neither inside nor outside
+    # No tolerance for off-mask changes: every backend pastes the normal back outside the mask.
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,9 @@ class QCReport:
     outside_ssim: float | None
     outside_changed: float | None
     flags: tuple[str, ...]
+    off_mask_changed: float | None = None   # share of all pixels off the mask that changed at all
+    off_mask_max: int | None = None         # largest change off the mask (grey levels)
+    source: dict | None = None              # the real defect transplanted (DefectSource.provenance), if any
 
     @property
     def passed(self) -> bool:
@@ -51,23 +60,45 @@ class QCReport:
         data["passed"] = self.passed
         return data
 
+    def flag_text(self, flag: str) -> str:
+        """A flag as a reviewer reads it, with the figure or class that raised it."""
+        if flag == "changed_outside_mask":
+            return (f"{FLAG_LABELS[flag]}: {100 * self.off_mask_changed:.2g} % of the pixels off it, "
+                    f"max Δ {self.off_mask_max}")
+        if flag == "defect_from_other_class":
+            kind = f" ({self.source['kind']})" if self.source.get("kind") else ""
+            return f"{FLAG_LABELS[flag]}: {self.source['class']}{kind}"
+        return FLAG_LABELS[flag]
+
     def summary(self) -> str:
+        flags = ", ".join(self.flag_text(f) for f in self.flags)
         if self.inside_mad is None:
-            return ", ".join(FLAG_LABELS[f] for f in self.flags)
+            return flags
         text = (f"Δ inside {self.inside_mad:.1f} · outside {self.outside_mad:.2f} · "
                 f"SSIM inside {self.inside_ssim:.2f}")
-        return text + ("" if self.passed else " · " + ", ".join(FLAG_LABELS[f] for f in self.flags))
+        return text + ("" if self.passed else " · " + flags)
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
+def foreign_source(source: dict | None, class_name: str | None) -> bool:
+    """Whether a transplanted defect came from a class other than `class_name`."""
+    return bool(source and class_name and source.get("class") and source["class"] != class_name)
+
+
 def check_result(normal: np.ndarray, anomaly: np.ndarray, mask: np.ndarray,
-                 thresholds: QCThresholds = QCThresholds()) -> QCReport:
-    """QC figures and flags for an inpainted `anomaly` of `normal` under `mask` (0/255)."""
+                 thresholds: QCThresholds = QCThresholds(), *, class_name: str | None = None,
+                 source: dict | None = None) -> QCReport:
+    """QC figures and flags for an inpainted `anomaly` of `normal` under `mask` (0/255).
+
+    `source` is the real defect a transplant used (see DefectSource.provenance) and `class_name`
+    the class of `normal`: a defect from another class is flagged.
+    """
+    from_other_class = ("defect_from_other_class",) if foreign_source(source, class_name) else ()
     if anomaly.shape != normal.shape:
-        return QCReport(None, None, None, None, None, ("size_changed",))
+        return QCReport(None, None, None, None, None, ("size_changed", *from_other_class), source=source)
     flags: list[str] = []
     if float(anomaly.std()) < thresholds.min_std or float(anomaly.max()) < 8:
         flags.append("blank_output")
@@ -84,10 +115,16 @@ def check_result(normal: np.ndarray, anomaly: np.ndarray, mask: np.ndarray,
     outside_mad = float(diff[outside].mean()) if outside.any() else 0.0
     outside_ssim = float(ssim_map[outside].mean()) if outside.any() else 1.0
     outside_changed = float((diff[outside] > 8).mean()) if outside.any() else 0.0
+    off_mask = diff[~inside]
+    off_mask_changed = float((off_mask > 0).mean()) if off_mask.size else 0.0
+    off_mask_max = int(off_mask.max()) if off_mask.size else 0
     if "blank_output" not in flags and (inside_mad < thresholds.min_inside_mad
                                         or inside_ssim > thresholds.max_inside_ssim):
         flags.append("no_visible_defect")
     if outside_mad > thresholds.max_outside_mad or outside_changed > thresholds.max_outside_changed:
         flags.append("bleeds_outside_mask")
+    if off_mask_max > 0:
+        flags.append("changed_outside_mask")
     return QCReport(round(inside_mad, 3), round(outside_mad, 3), round(inside_ssim, 4), round(outside_ssim, 4),
-                    round(outside_changed, 5), tuple(flags))
+                    round(outside_changed, 5), (*flags, *from_other_class), round(off_mask_changed, 6),
+                    off_mask_max, source)

@@ -2,8 +2,8 @@
 
 For labs that already run one, as the reference work did: each image goes to `/sdapi/v1/img2img`
 with its mask ("inpaint only masked" at full resolution, original content as the fill). The
-answer is pasted back through our own feathered, dilated mask, so pixels away from the defect stay
-exactly as they were even though the web UI re-encodes the whole picture.
+answer is pasted back inside our own mask only (`paste_outside`), so every pixel off the mask stays
+exactly as it was even though the web UI re-encodes the whole picture.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import numpy as np
 from dsaii_core import imageio
 from dsaii_core.credentials import read_credential, write_credential
 from dsaii_core.errors import DsaiiError
-from dsaii_core.inpaint.base import InpaintFailed, InpaintParams, InpaintRequest, check_pair, inpaint_each
-from dsaii_core.inpaint.crop import blend
+from dsaii_core.inpaint.base import (InpaintFailed, InpaintParams, InpaintRequest, check_pair, inpaint_each,
+                                    paste_outside)
 
 DEFAULT_URL = "http://127.0.0.1:7860"
 DEFAULT_TIMEOUT_S = 300.0
@@ -114,7 +114,7 @@ class WebUIBackend:
 
     def inpaint(self, image: np.ndarray, mask: np.ndarray, prompt: str, negative_prompt: str, seed: int,
                 params: InpaintParams) -> np.ndarray:
-        """The web UI's inpainting of `image` under `mask`, pasted back through the dilated mask."""
+        """The web UI's inpainting of `image` under `mask`, pasted back inside the mask only."""
         check_pair(image, mask)
         answer = self._post(self.payload(image, mask, prompt, negative_prompt, seed, params))
         images = answer.get("images") if isinstance(answer, dict) else None
@@ -130,7 +130,7 @@ class WebUIBackend:
             result = cv2.resize(result, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_CUBIC)
         if int(result.max()) < 8:
             raise InpaintFailed("the web UI returned a black image (safety filter?); retry with another seed")
-        return blend(image, result, mask, params.dilate_px)
+        return paste_outside(image, result, mask)
 
     def inpaint_batch(self, requests: Sequence[InpaintRequest], params: InpaintParams) -> list[np.ndarray | Exception]:
         return inpaint_each(self, requests, params)

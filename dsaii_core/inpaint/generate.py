@@ -37,16 +37,32 @@ def pending_pairs(ws: Workspace, cls: ImageClass) -> list[Mask]:
 
 
 def defect_sources(ws: Workspace, cls: ImageClass) -> list[DefectSource]:
-    """Real defects to transplant: imported anomalies with a mask, of this class first, else any class."""
-    def real(class_id: int | None) -> list[Item]:
-        return [i for i in ws.catalog.items(class_id=class_id, role="anomaly", statuses=("accepted", "pending"))
-                if i.origin == "import" and i.mask_id is not None]
-    items = real(cls.id) or real(None)
+    """Real defects to transplant: imported anomalies with a mask of this class; else of the other classes
+    of its kind (object / texture); of the other kind only when neither has any (QC flags each such result).
+
+    A hazelnut's print on a magnetic tile is not a magnetic-tile defect: nearer sources come first.
+    """
+    others = [c for c in ws.catalog.classes() if c.id != cls.id]
+    for tier in ([cls], [c for c in others if c.kind == cls.kind], [c for c in others if c.kind != cls.kind]):
+        sources = [s for c in tier for s in _real_defects(ws, c)][:MAX_DEFECT_SOURCES]
+        if sources:
+            return sources
+    return []
+
+
+def _real_defects(ws: Workspace, cls: ImageClass) -> list[DefectSource]:
+    """The imported anomalies of `cls` with a non-empty ground-truth mask, each with where it came from."""
     sources = []
-    for item in items[:MAX_DEFECT_SOURCES]:
+    for item in ws.catalog.items(class_id=cls.id, role="anomaly", statuses=("accepted", "pending")):
+        if len(sources) == MAX_DEFECT_SOURCES:
+            break
+        if item.origin != "import" or item.mask_id is None:
+            continue
         mask = ws.read_mask(ws.catalog.mask(item.mask_id))
         if (mask > 0).any():
-            sources.append(DefectSource(ws.read_image(item), mask, item.defect or ""))
+            name = ws.catalog.provenance(item.id).get("original_name") or item.file
+            sources.append(DefectSource(ws.read_image(item), mask, item.defect or "", cls.name, cls.kind, item.id,
+                                        name))
     return sources
 
 
@@ -154,10 +170,17 @@ class InpaintTask:
         for members in groups.values():
             backend = self.backend(members[0][2])
             results = backend.inpaint_batch([r for _, r, _ in members], self.params)
-            for (index, request, _), result in zip(members, results):
-                outputs[index] = result if isinstance(result, Exception) else _Result(
-                    self.ws.stage_image(result, self.job_id, f"{keys[index]}-{seeds[index]}"),
-                    check_result(request.image, result, request.mask).as_dict(), request.prompt)
+            for (index, request, cls), result in zip(members, results):
+                if isinstance(result, Exception):
+                    outputs[index] = result
+                    continue
+                # A transplant's QC knows the real defect it used: one of another class is flagged.
+                classical = isinstance(backend, ClassicalBackend)
+                source = backend.source_for(request.seed, self.params) if classical else None
+                qc = check_result(request.image, result, request.mask, class_name=cls.name,
+                                  source=source.provenance() if source else None)
+                outputs[index] = _Result(self.ws.stage_image(result, self.job_id, f"{keys[index]}-{seeds[index]}"),
+                                         qc.as_dict(), request.prompt)
         return outputs
 
     def commit(self, key: str, seed: int, output: object) -> str:

@@ -50,6 +50,17 @@ class Tile:
     def passed(self) -> bool:
         return bool(self.qc) and not self.flags
 
+    @property
+    def source_text(self) -> str:
+        """Where a transplanted real defect came from (class, item, file, defect), or '' for a painted one."""
+        source = self.qc.get("source")
+        if not source:
+            return ""
+        other = ", another class" if source.get("class") != self.class_name else ""
+        name = source.get("file", "").rsplit("/", 1)[-1]
+        return (f"real defect '{source.get('defect') or '?'}' from {source.get('class')} "
+                f"#{source.get('item_id')} ({name}){other}")
+
     def qc_text(self) -> str:
         if not self.qc:
             return "no QC figures"

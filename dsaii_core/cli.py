@@ -99,6 +99,26 @@ def export(ws: Path = typer.Argument(..., help="Workspace folder."),
 
 
 @app.command()
+def validate(folder: Path = typer.Argument(..., metavar="DIR", help="An export, a DSAII folder or an MVTec AD root "
+                                                                    "(or one class folder of them)."),
+             layout: Optional[str] = typer.Option(None, "--layout", help="dsaii or mvtec (default: detected)."),
+             as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+             workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: one per core).")):
+    """Check a dataset: every problem on one line, `<class>/<folder>/<file>: <what>`; exit 1 when there is any."""
+    from dsaii_core.validate import validate as validate_folder
+    with progress_bar("validate") as bar:
+        report = validate_folder(folder, layout, workers=workers, progress=bar)
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        for line in report.lines():
+            typer.echo(line)
+        typer.echo(report.summary(), err=True)
+    if not report.clean:
+        raise typer.Exit(1)
+
+
+@app.command()
 def repair(ws: Path = typer.Argument(..., help="Workspace folder."),
            adopt: bool = typer.Option(False, "--adopt", help="Mark a workspace made by an older version as this "
                                       "app's first (only if every file in it was written by DSAII Studio).")):

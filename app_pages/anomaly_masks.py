@@ -40,8 +40,21 @@ def overlay_thumbnail(image_file: str, mask_file: str) -> np.ndarray:
     return overlay_mask(image, mask)
 
 
+PARAMETER_KEYS = ("am_source", "am_per_image", "am_seed", "am_area", "am_degrees", "am_scale", "am_translate",
+                  "am_shear", "am_hflip", "am_vflip", "am_retries", "am_fallback", "am_shapes", "am_bank_sources")
+
+
 def parameter_form(saved: AugmentParams) -> AugmentParams:
-    """The class's parameters as widgets (saved values first); returns what they say now."""
+    """The class's parameters as widgets (saved values first); returns what they say now.
+
+    The widgets are seeded afresh for each class and kind: Streamlit keeps a widget's value across reruns, so
+    one class's area range would otherwise be shown, and saved, for the next (a texture with an object's 1–5 %).
+    """
+    owner = f"{cls.id}:{cls.kind}"
+    if st.session_state.get("am_parameters_of") != owner:
+        for key in PARAMETER_KEYS:
+            st.session_state.pop(key, None)
+        st.session_state["am_parameters_of"] = owner
     c1, c2, c3 = st.columns(3)
     source = c1.radio("Source", ("bank", "procedural"), index=("bank", "procedural").index(saved.source),
                       horizontal=True, key="am_source",
@@ -142,17 +155,21 @@ def generate_view() -> None:
         mask_grid(params)
 
 
-def save_drawing() -> None:
-    """Save the drawing the last run computed (a callback: it may then select the saved mask)."""
-    item_id, mask_id, mask = st.session_state["am_drawing"]
+def save_drawing(item_id: int, mask_id: int | None, mask: np.ndarray) -> None:
+    """Save the mask this run made of the canvas as it is now (what the page shows), then edit it afresh.
+
+    Not a button callback: a callback would run before this run and save the previous run's drawing, which
+    misses a change (the canvas's own undo, say) that reached the app together with the click.
+    """
     try:
         saved = anomaly.save_drawn_mask(ws, ws.catalog.item(item_id), mask, replaces=mask_id, user=reviewer())
     except DsaiiError as exc:
-        tell(str(exc))
+        st.error(str(exc))
         return
     st.session_state["am_canvas_nonce"] = st.session_state.get("am_canvas_nonce", 0) + 1
-    st.session_state["am_draw_mask"] = saved.id
+    st.session_state["am_select_mask"] = saved.id  # for the mask picker, before it is drawn in the next run
     tell(f"Saved ({100 * saved.area:.2f} %)")
+    st.rerun()
 
 
 def draw_view() -> None:
@@ -168,6 +185,8 @@ def draw_view() -> None:
     item = by_id[st.selectbox("Image", list(by_id), format_func=lambda i: Path(by_id[i].file).name,
                               key="am_draw_item")]
     existing = {m.id: m for m in ws.catalog.masks(item_id=item.id, kind="anomaly")}
+    if "am_select_mask" in st.session_state:
+        st.session_state["am_draw_mask"] = st.session_state.pop("am_select_mask")
     if st.session_state.get("am_draw_mask") not in existing:
         st.session_state["am_draw_mask"] = NEW_MASK
     mask_id = st.selectbox("Mask", [NEW_MASK, *existing], key="am_draw_mask",
@@ -191,7 +210,6 @@ def draw_view() -> None:
                        background_image=Image.fromarray(background), height=height, width=width, drawing_mode=mode,
                        return_image_data=True, key=f"am_canvas_{item.id}_{mask_id}_{nonce}")
     mask = drawn_mask(result.image_data, base, (item.height, item.width))
-    st.session_state["am_drawing"] = (item.id, mask_id, mask)
     low, high = anomaly.class_params(cls).area
     area = float(np.count_nonzero(mask)) / mask.size
     m1, m2 = st.columns([1, 3])
@@ -199,8 +217,9 @@ def draw_view() -> None:
     if mask.any() and not low <= area <= high:
         m2.warning(f"Outside this class's range of {100 * low:g}–{100 * high:g} % (allowed for drawn masks).")
     unchanged = base is not None and np.array_equal(mask, base)
-    st.button("Save mask", type="primary", icon=":material/save:", key="am_save", on_click=save_drawing,
-              disabled=not mask.any() or unchanged)
+    if st.button("Save mask", type="primary", icon=":material/save:", key="am_save",
+                 disabled=not mask.any() or unchanged):
+        save_drawing(item.id, mask_id, mask)
 
 
 def bank_view() -> None:

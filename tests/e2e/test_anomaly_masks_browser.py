@@ -84,3 +84,38 @@ def test_draw_a_mask_save_it_and_erase_part_of_it(app_server, ui, tmp_path):
     assert edited.replaces == drawn.id and edited.area < drawn.area
     assert after[22:34, 40:100].all() and not after[22:34, 125:145].any()
     ui.screenshot("anomaly-masks-drawn")
+
+
+def canvas_button(driver, title: str):
+    """A button of the canvas's own toolbar (inside its shadow root), by its accessible name."""
+    return driver.execute_script(
+        "for (const host of [...document.querySelectorAll('*')].filter(e => e.shadowRoot)) {"
+        "  const b = [...host.shadowRoot.querySelectorAll('button')].find("
+        "    b => (b.getAttribute('aria-label') || b.title || '').toLowerCase() === arguments[0].toLowerCase());"
+        "  if (b) return b; } return null;", title)
+
+
+def test_the_canvas_s_own_undo_reaches_the_app_so_save_stores_what_is_shown(app_server, ui, tmp_path):
+    """The canvas's undo changed the picture but not the app: the area stayed and Save stored the undone shape."""
+    ws = Workspace.create(tmp_path / "ws")
+    cls = ws.add_class("hazelnut")
+    for path in sorted((DEMO_DIR / "hazelnut" / "train" / "good").glob("*.png"))[:2]:
+        ws.add_image(cls, imageio.read_image(path))
+    ui.open(app_server(ws.root) + "/anomaly_masks")
+    choose(ui, "am_view", "Draw")
+    wait = WebDriverWait(ui.driver, 60)
+    stroke(ui.driver, wait.until(upper_canvas), (-100, -100), 12, (10, 0))
+    wait.until(lambda d: area_shown(ui) != "0.00 %")
+    ui.wait_idle()
+    one = area_shown(ui)
+    stroke(ui.driver, wait.until(upper_canvas), (-100, 40), 12, (10, 0))  # a second stroke lower down
+    wait.until(lambda d: area_shown(ui) != one)
+    ui.wait_idle()
+    two = area_shown(ui)
+    wait.until(lambda d: canvas_button(d, "Undo")).click()
+    ui.driver.find_element(By.CSS_SELECTOR, ".st-key-am_save button").click()  # at once, as an impatient user
+    wait.until(lambda d: area_shown(ui) != two)  # the app shows the undo
+    wait.until(lambda d: anomaly_masks(ws, cls))
+    (_, saved), = anomaly_masks(ws, cls)
+    pixels = ws.read_mask(saved)
+    assert pixels[22:34, 40:140].all() and not pixels[150:].any()  # the first stroke only: what was shown

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from dsaii_core import imageio
 from dsaii_core.demo import DEMO_DIR
+from dsaii_core.masks import anomaly
 from dsaii_core.masks.anomaly import anomaly_masks
 from dsaii_core.masks.bank import import_bank
 from dsaii_core.workspace import Workspace
@@ -77,6 +78,26 @@ def test_procedural_source_and_parameters_from_the_form(tmp_path):
     assert not at.exception
     rows = anomaly_masks(ws, ws.get_class("hazelnut"))
     assert len(rows) == 3 and all(0.02 <= m.area <= 0.03 and m.params["shape"] == "hole" for _, m in rows)
+
+
+def test_parameters_are_per_class_with_defaults_by_kind(tmp_path):
+    """The texture class used to show, and save, hazelnut's 1–5 % area range."""
+    ws = workspace(tmp_path / "ws", bank=False)
+    tile = ws.add_class("magnetic tile", kind="texture")
+    for path in sorted((DEMO_DIR / "magnetic_tile").rglob("*.png"))[:2]:
+        ws.add_image(tile, imageio.thumbnail(imageio.read_image(path), 96))
+    at = page(ws)
+    assert at.slider(key="am_area").value == (1.0, 5.0)
+    at.slider(key="am_area").set_value((2.0, 3.0)).run()
+    at.session_state["class_name"] = "magnetic tile"
+    at.run()
+    assert not at.exception and at.slider(key="am_area").value == (5.0, 10.0)
+    at.radio(key="am_source").set_value("procedural").run()
+    button(at, "Generate").click().run()
+    assert anomaly.class_params(ws.get_class("magnetic tile")).area == (0.05, 0.10)
+    at.session_state["class_name"] = "hazelnut"
+    at.run()
+    assert at.slider(key="am_area").value == (1.0, 5.0)  # unsaved edits stay with their class's form
 
 
 def test_empty_bank_is_explained(tmp_path):

@@ -122,17 +122,24 @@ with tabs[-1]:
     st.plotly_chart(reports.runs_heatmap(frame, heat_metric), config=PNG, key="bench_heatmap")
 
 table = reports.wide_table(frame)
-st.dataframe(table, width="stretch")
+st.dataframe(table.style.format(precision=4, na_rep="—"), width="stretch")
+st.caption("— : the class has no anomalies (or no masks) in that run, so the metric is undefined.")
 st.download_button("Download CSV", table.to_csv(float_format="%.6f"), file_name="benchmark.csv", mime="text/csv")
 st.caption("PNG: the camera icon at the top right of each chart.")
 
 st.subheader("One class of one run")
 cols = st.columns(2)
 run_id = cols[0].selectbox("Run", chosen, format_func=labels.get, key="bench_detail_run")
-classes = sorted(frame[frame["run_id"] == run_id]["class"].unique())
+scored, unscored = reports.classes_with_anomalies(frame, run_id)
+classes = scored + unscored
 current = current_class()
 class_name = cols[1].selectbox("Class", classes, key="bench_detail_class",
-                               index=classes.index(current.name) if current and current.name in classes else 0)
+                               index=classes.index(current.name) if current and current.name in scored else 0,
+                               format_func=lambda name: name if name in scored else f"{name} (no anomalies)")
+if class_name not in scored:
+    st.info(f"{class_name} has no anomalies in this run's test set, so there is no ROC or PRO to draw. "
+            "Accept anomalies for it on **Review** (or import real ones), then run the detector again.")
+    st.stop()
 with user_errors():
     outcome = class_outcome(ws, run_id, class_name)
     curves = class_curves(outcome)

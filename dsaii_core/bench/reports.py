@@ -32,6 +32,13 @@ def wide_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([wide, means]).sort_index(level="run", sort_remaining=False)[ordered]
 
 
+def classes_with_anomalies(frame: pd.DataFrame, run_id: int) -> tuple[list[str], list[str]]:
+    """A run's classes split into (those with an image AUROC, those without: no anomalies to score), sorted."""
+    rows = frame[frame["run_id"] == run_id]
+    scored = set(rows[(rows["metric"] == "image_auroc") & rows["value"].notna()]["class"])
+    return sorted(scored), sorted(set(rows["class"]) - scored)
+
+
 def metric_bars(frame: pd.DataFrame, metric: str, *, dsaii_means: pd.DataFrame | None = None,
                 reference: pd.DataFrame | None = None) -> go.Figure:
     """Grouped bars of one metric per class, one colour per run; DSAII means as lines, a reference table as markers."""

@@ -69,6 +69,25 @@ def test_dashboard_of_a_stored_run(templates, tmp_path):
     assert not at.exception, at.exception
 
 
+def test_one_class_panel_opens_on_a_class_with_anomalies(templates, tmp_path):
+    """It opened on the sidebar's class even when that class had no anomalies: an empty ROC and 'None'."""
+    shutil.copytree(templates[1], tmp_path / "ws")
+    ws = Workspace.open(tmp_path / "ws")
+    ws.add_class("empty")
+    ws.catalog.set_run_metrics(1, "empty", {"image_auroc": None, "pixel_auroc": None})
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["workspace_path"] = str(ws.root)
+    at.session_state["class_name"] = "empty"
+    at.run()
+    assert not at.exception, at.exception
+    detail = at.selectbox(key="bench_detail_class")
+    assert detail.value == "hazelnut" and detail.options[-1] == "empty (no anomalies)"
+    assert len(charts(at)) == 7
+    detail.set_value("empty").run()
+    assert not at.exception and any("has no anomalies in this run" in i.value for i in at.info)
+    assert len(charts(at)) == 5  # no empty ROC / PRO plots
+
+
 def test_importing_maps_adds_a_run(templates, tmp_path):
     shutil.copytree(templates[1], tmp_path / "ws")
     maps = next((tmp_path / "ws" / "runs").iterdir())

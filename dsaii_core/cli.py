@@ -68,8 +68,9 @@ def import_(ws: Path = typer.Argument(..., help="Workspace folder."),
             paths: list[Path] = typer.Argument(..., help="Image files, folders, zips, DSAII or MVTec AD roots."),
             class_name: Optional[str] = typer.Option(None, "--class", help="Put every image found into this class."),
             texture: bool = typer.Option(False, "--texture", help="New classes are texture classes (no object mask)."),
-            license: Optional[str] = typer.Option(None, "--license", help="License to record for these images.")):
-    """Import images; the layout of each folder is recognised automatically."""
+            license: Optional[str] = typer.Option(None, "--license", help="License to record for these images "
+                                                  "(default: read from a LICENSE / COPYING file beside them).")):
+    """Import images; the layout of each folder is recognised automatically, masks beside images are paired."""
     from dsaii_core.ingest import import_paths
     workspace = Workspace.open(ws)
     with progress_bar("import") as bar:
@@ -77,6 +78,10 @@ def import_(ws: Path = typer.Argument(..., help="Workspace folder."),
                               progress=bar)
     for name, message in report.errors:
         typer.echo(f"rejected: {message}" if message.startswith(name) else f"rejected: {name}: {message}", err=True)
+    for image, earlier in report.near_duplicates:
+        typer.echo(f"near duplicate: {image} nearly repeats {earlier}")
+    for image in report.empty_masks_among_anomalies():
+        typer.echo(f"check: {image} has an empty mask among anomalies (imported as a normal image)")
     typer.echo(report.summary())
     if report.errors and not report.added and not report.duplicates:
         raise DsaiiError("nothing could be imported")

@@ -2,6 +2,7 @@ import io
 import json
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,7 +171,7 @@ def test_soft_ground_truth_masks_are_binarised(ws):
 
 
 def test_exif_rotated_upload_is_stored_upright(ws):
-    image = Image.new("RGB", (40, 20))
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 40, 3), dtype=np.uint8))
     exif = Image.Exif()
     exif[0x0112] = 6
     buffer = io.BytesIO()
@@ -178,3 +179,189 @@ def test_exif_rotated_upload_is_stored_upright(ws):
     import_uploads(ws, [("rot.jpg", buffer.getvalue())], class_name="c")
     item, = ws.catalog.items()
     assert (item.width, item.height) == (20, 40)
+
+
+# -- issue 14, trap 2a: masks beside images are paired with their photos, never imported as images ----------
+
+def magnetic_tile_copy(dest: Path, per_class: int = 3) -> Path:
+    """A Magnetic-tile-style folder of the demo's tiles: MT_<class>/Imgs/<stem>.jpg photos beside same-stem
+    .png masks (MT_Free's all black, as upstream; stems repeat across the two folders)."""
+    tile = DEMO_DIR / "magnetic_tile"
+    free, crack = dest / "MT_Free/Imgs", dest / "MT_Crack/Imgs"
+    free.mkdir(parents=True)
+    crack.mkdir(parents=True)
+    for photo in sorted((tile / "train/good").glob("*.jpg"))[:per_class]:
+        shutil.copy(photo, free)
+        black = np.zeros(imageio.read_image(photo).shape[:2], np.uint8)
+        (free / f"{photo.stem}.png").write_bytes(imageio.encode_png(black))
+    for photo in sorted((tile / "test/crack").glob("*.jpg"))[:per_class]:
+        shutil.copy(photo, crack)
+        shutil.copy(tile / "ground_truth/crack" / f"{photo.stem}_mask.png", crack / f"{photo.stem}.png")
+    return dest
+
+
+def test_magnetic_tile_masks_pair_with_their_photos_and_are_never_images(ws, tmp_path):
+    root = magnetic_tile_copy(tmp_path / "magnetic_tile")
+    report = import_paths(ws, [root], class_name="tile", texture=True)
+    normals, anomalies = ws.catalog.items(role="normal"), ws.catalog.items(role="anomaly")
+    assert (len(normals), len(anomalies), report.errors) == (3, 3, [])  # before: 12 "normal" images
+    mask_bytes = {imageio.binarize(imageio.read_image(m)[..., 0]).tobytes() for m in root.rglob("*.png")}
+    assert not any(imageio.binarize(ws.read_image(i)[..., 0]).tobytes() in mask_bytes for i in normals)
+    for anomaly in anomalies:
+        source = root / ws.catalog.provenance(anomaly.id)["original_name"].removeprefix("magnetic_tile/")
+        expected = imageio.read_mask(source.with_suffix(".png"))
+        assert (ws.read_mask(ws.catalog.mask(anomaly.mask_id)) == expected).all() and expected.any()
+        assert anomaly.defect == "MT_Crack" and anomaly.status == "accepted"
+    assert {ws.catalog.provenance(n.id)["original_name"].split("/")[1] for n in normals} == {"MT_Free"}
+    assert len(report.masks_beside) == 6 and "6 masks beside their images were paired" in report.summary()
+    assert "3 images whose mask marks a defect are real anomalies" in report.summary()
+
+
+def test_an_all_black_mask_folder_alone_gives_normal_images_only(ws, tmp_path):
+    """The issue's reproduction: MT_Free/Imgs, photos and all-black masks side by side."""
+    root = magnetic_tile_copy(tmp_path / "mt")
+    report = import_paths(ws, [root / "MT_Free" / "Imgs"])
+    assert len(ws.catalog.items(role="normal")) == 3 and report.added == 3
+    assert [role for *_, role in report.masks_beside] == ["normal"] * 3
+
+
+def test_bsdata_masks_folder_pairs_with_photos_in_another_folder(ws, tmp_path):
+    """BSData's shape: images/pitting/<stem>.jpg, masks/<stem>_mask.png, images/unannotated/ (the demo's files)."""
+    screw, root = DEMO_DIR / "ball_screw", tmp_path / "bsdata"
+    for folder in ("masks", "images/pitting", "images/unannotated"):
+        (root / folder).mkdir(parents=True)
+    for stem in ("001", "002"):
+        shutil.copy(screw / f"test/pitting/{stem}.jpg", root / f"images/pitting/crop_{stem}.jpg")
+        shutil.copy(screw / f"ground_truth/pitting/{stem}_mask.png", root / f"masks/crop_{stem}_mask.png")
+    shutil.copy(screw / "train/good/000.jpg", root / "images/unannotated/crop_000.jpg")
+    report = import_paths(ws, [root], class_name="ball_screw")
+    anomalies = ws.catalog.items(role="anomaly")
+    assert (report.added, len(anomalies), report.errors) == (3, 2, [])
+    assert {a.defect for a in anomalies} == {"pitting"} and all(a.mask_id for a in anomalies)
+    assert [c.name for c in ws.classes()] == ["ball_screw"]  # 'masks' is no class of images
+
+
+def test_masks_without_their_photo_and_lone_binary_images_are_refused_by_name(ws, tmp_path):
+    root = tmp_path / "parts"
+    root.mkdir()
+    (root / "a.png").write_bytes(png(20))
+    defect = np.zeros((24, 32), np.uint8)
+    defect[8:12, 8:12] = 255
+    (root / "a_mask.png").write_bytes(imageio.encode_png(defect))
+    (root / "b_mask.png").write_bytes(imageio.encode_png(np.zeros((24, 32), np.uint8)))  # no photo b.*
+    stripes = np.zeros((24, 32), np.uint8)
+    stripes[::2] = 255
+    (root / "c.png").write_bytes(imageio.encode_png(stripes))  # binary, no name hint, no photo
+    (root / "d.png").write_bytes(imageio.encode_png(np.full((24, 32, 3), 90, np.uint8)))  # blank
+    (root / "e.png").write_bytes(png(21)[:60])  # corrupt: reported, the rest goes on
+    report = import_paths(ws, [root])
+    anomaly, = ws.catalog.items(role="anomaly")
+    assert ws.catalog.provenance(anomaly.id)["original_name"] == "parts/a.png"
+    assert ws.catalog.items(role="normal") == []
+    errors = dict(report.errors)
+    assert sorted(errors) == ["c.png", "d.png", "e.png", "parts/b_mask.png"]
+    assert "looks like a mask" in errors["parts/b_mask.png"] and "no photo named 'b.*'" in errors["parts/b_mask.png"]
+    assert "looks like a mask" in errors["c.png"] and "blank image" in errors["d.png"]
+
+
+def test_uploaded_photo_and_mask_of_one_stem_pair(ws):
+    mask = np.zeros((24, 32), np.uint8)
+    mask[5:9, 5:9] = 255
+    report = import_uploads(ws, [("part.jpg", png(22)), ("part.png", imageio.encode_png(mask))], class_name="c",
+                            license="CC0 1.0")
+    anomaly, = ws.catalog.items()
+    assert anomaly.role == "anomaly" and report.masks_beside == [("part.jpg", "part.png", "anomaly")]
+    source = ws.catalog.provenance(anomaly.id)
+    assert (source["original_name"], source["license"]) == ("part.jpg", "CC0 1.0")
+
+
+def test_mvtec_tree_with_ground_truth_still_imports_as_before(ws, tmp_path):
+    root = tmp_path / "hazelnut"
+    shutil.copytree(DEMO_DIR / "hazelnut", root)
+    report = import_paths(ws, [root])
+    assert (report.added, report.anomalies, report.masks_beside, report.errors) == (26, 8, [], [])
+
+
+# -- near duplicates are imported and named ------------------------------------------------------------------
+
+def test_near_duplicates_are_imported_and_named_pixel_copies_skipped(ws, tmp_path):
+    root = tmp_path / "transistor"
+    root.mkdir()
+    good = DEMO_DIR / "transistor/train/good"
+    for name in ("001.png", "003.png"):  # alike (6 of 64 hash bits apart) but different parts: not reported
+        shutil.copy(good / name, root / name)
+    image = imageio.read_image(good / "001.png")
+    buffer = io.BytesIO()
+    Image.fromarray(image).resize((128, 128)).save(buffer, "JPEG", quality=80)
+    (root / "001_small.jpg").write_bytes(buffer.getvalue())
+    (root / "001_again.png").write_bytes(imageio.encode_png(image, compress_level=1))  # same pixels, other bytes
+    report = import_paths(ws, [root])
+    assert report.near_duplicates == [("transistor/001_small.jpg", "transistor/001.png")]
+    assert (report.added, report.duplicates) == (3, 1)
+    assert "1 near duplicates imported" in report.summary()
+    again = io.BytesIO()
+    Image.fromarray(image).save(again, "JPEG", quality=70)
+    later = import_uploads(ws, [("copy.jpg", again.getvalue())], class_name="transistor")  # against earlier items
+    assert later.near_duplicates and later.near_duplicates[0][1] in {"transistor/001.png", "transistor/001_small.jpg"}
+
+
+# -- issue 14, trap 2h: provenance (original name, license) for every imported item -----------------------
+
+def test_license_file_beside_an_mvtec_category_is_recorded_for_every_item(ws, tmp_path):
+    root = tmp_path / "mvtec_anomaly_detection"
+    shutil.copytree(DEMO_DIR / "hazelnut", root / "hazelnut")
+    shutil.copy(DEMO_DIR / "licenses/mvtec_license.txt", root / "license.txt")  # as in the MVTec AD download
+    report = import_paths(ws, [root / "hazelnut"])
+    items = ws.catalog.items()
+    assert len(items) == 26
+    for item in items:
+        source = ws.catalog.provenance(item.id)
+        assert source["license"] == "CC BY-NC-SA 4.0" and source["original_name"].startswith("hazelnut/")
+    assert ws.catalog.provenance(items[0].id)["original_name"] == "hazelnut/train/good/000.png"
+    assert {m["license"] for m in ws.catalog.bank_masks()} == {"CC BY-NC-SA 4.0"}
+    assert "license CC BY-NC-SA 4.0 recorded for 26 images (read from hazelnut/../license.txt)" in report.summary()
+
+
+def test_license_file_in_class_folders_given_license_wins_and_none_is_said(ws, tmp_path):
+    root = tmp_path / "photos"
+    for name, seed in (("screw", 30), ("nut", 31)):
+        (root / name).mkdir(parents=True)
+        (root / name / "a.png").write_bytes(png(seed))
+    (root / "screw" / "LICENSE").write_text("\n  Creative Commons Attribution-ShareAlike 4.0 International\n")
+    (root / "nut" / "COPYING.txt").write_text("Photos by the lab, internal use only.\n")
+    import_paths(ws, [root])
+    licenses = {ws.catalog.class_by_id(i.class_id).name: ws.catalog.provenance(i.id)["license"]
+                for i in ws.catalog.items()}
+    assert licenses == {"screw": "CC BY-SA 4.0", "nut": "Photos by the lab, internal use only."}
+    (root / "screw" / "b.png").write_bytes(png(32))
+    import_paths(ws, [root / "screw" / "b.png"], license="MIT")
+    item = ws.catalog.items()[-1]
+    source = ws.catalog.provenance(item.id)
+    assert (source["license"], source["original_name"]) == ("MIT", "b.png")  # the given license beats the file
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "c.png").write_bytes(png(33))
+    assert "1 images have no license" in import_paths(ws, [bare]).summary()
+
+
+def test_zip_and_upload_items_keep_their_original_names(ws):
+    import_zip(ws, make_zip({"data/screw/a.png": png(40), "data/LICENSE.md": b"# MIT License\n"}), name="lab.zip")
+    import_uploads(ws, [("../../shots/b.png", png(41))], class_name="screw")
+    names = {ws.catalog.provenance(i.id)["original_name"]: ws.catalog.provenance(i.id)["license"]
+             for i in ws.catalog.items()}
+    assert names == {"lab.zip/data/screw/a.png": "MIT", "b.png": None}
+
+
+def test_dsaii_provenance_is_kept_and_hostile_entries_do_not_crash(ws, tmp_path):
+    root = tmp_path / "dsaii" / "screw"
+    (root / "normal").mkdir(parents=True)
+    (root / "normal/000.png").write_bytes(png(50))
+    (root / "normal/001.png").write_bytes(png(51))
+    (root / "img_url.json").write_text(json.dumps([
+        {"img_path": "./screw/normal/000.png", "url": "http://x/1.png", "license": "CC BY 2.0", "engine": "openverse"},
+        {"img_path": "./screw/normal/001.png", "url": {"evil": 1}, "license": ["x"]}]))
+    report = import_paths(ws, [tmp_path / "dsaii"], license="CC0 1.0")
+    first, second = (ws.catalog.provenance(i.id) for i in ws.catalog.items())
+    assert (first["source_url"], first["license"], first["engine"]) == ("http://x/1.png", "CC BY 2.0", "openverse")
+    assert first["original_name"] == "dsaii/screw/normal/000.png"
+    assert (second["source_url"], second["license"]) == (None, "CC0 1.0") and not report.errors

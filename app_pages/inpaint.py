@@ -53,8 +53,9 @@ else:
     params = params.replace(steps=int(cols[0].number_input("Steps", 1, 200, params.steps, key="steps")),
                             strength=float(cols[1].slider("Strength", 0.05, 1.0, params.strength, 0.05, key="strength")),
                             guidance=float(cols[2].number_input("Guidance", 0.0, 30.0, params.guidance, key="guidance")),
-                            dilate_px=int(cols[3].number_input("Blend margin (px)", 0, 64, params.dilate_px,
-                                                               key="dilate")))
+                            dilate_px=int(cols[3].number_input("Context margin (px)", 0, 64, params.dilate_px,
+                                                               key="dilate", help="Diffusion sees this much around "
+                                                               "the mask; results never change a pixel off it.")))
     if backend == "diffusers":
         model = st.text_input("Model: a local diffusers folder or a .safetensors file",
                               value=ws.catalog.get_setting("diffusers.model", os.environ.get("DSAII_MODEL", "")),

@@ -2,8 +2,9 @@
 
 Diffusion models work at a native size (512² for SD 1.5, 1024² for SDXL); industrial images are
 often larger and the defect small. We cut a box around the mask, resize it to the model's size,
-inpaint, resize back and blend through a feathered, dilated copy of the mask: alpha is 1 on the
-mask and falls to 0 within `dilate_px`, so every pixel farther away stays byte-identical.
+inpaint, resize back and blend through a feathered, dilated copy of the mask (alpha 1 on the mask,
+0 beyond `dilate_px`). Every backend then ends with `base.paste_outside`, which puts the normal
+back off the mask, so the exported mask covers every changed pixel.
 """
 
 from __future__ import annotations

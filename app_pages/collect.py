@@ -12,14 +12,35 @@ ws = current_workspace()
 cls = current_class()
 
 
+def listing(title: str, lines: list[str], limit: int = 200) -> None:
+    with st.expander(title):
+        st.markdown("\n".join(f"- {line}" for line in lines[:limit])
+                    + (f"\n\n…and {len(lines) - limit} more" if len(lines) > limit else ""))
+
+
 def show_report(report: ImportReport) -> None:
-    (st.warning if report.errors else st.success)(report.summary())
+    counts, *findings = report.sentences()
+    (st.warning if report.errors else st.success)(counts)
+    for finding in findings:
+        st.info(finding)
+    if report.masks_beside:
+        listing(f"Masks beside images ({len(report.masks_beside)}): used as ground truth, not imported as images",
+                [f"`{image}` ← `{mask}`: {'defect marked, a real anomaly' if role == 'anomaly' else 'empty, normal'}"
+                 for image, mask, role in report.masks_beside])
+    if report.near_duplicates:
+        listing(f"Near duplicates ({len(report.near_duplicates)})",
+                [f"`{image}` nearly repeats `{earlier}`" for image, earlier in report.near_duplicates])
     if report.errors:
         with st.expander(f"{len(report.errors)} files rejected", expanded=True):
             for name, message in report.errors:
                 st.markdown(f"- `{name}`: {message.removeprefix(name + ': ')}")
 
 
+license = st.text_input("License of the imported images (optional)", key="import_license",
+                        placeholder="e.g. CC BY-SA 4.0",
+                        help="Recorded with every image and exported in img_url.json. Left empty, the license "
+                             "is read from a LICENSE / COPYING file beside the images (in their folder or one "
+                             "above it, up to the folder or zip you import).").strip() or None
 upload_tab, folder_tab = st.tabs(["Upload files or a zip", "Folder on this machine"])
 
 with upload_tab:
@@ -38,7 +59,7 @@ with upload_tab:
             with user_errors(), st.status("Importing…", expanded=False) as status:
                 bar = st.progress(0.0)
                 report = import_uploads(ws, [(f.name, f.getvalue()) for f in files], class_name=target.strip() or None,
-                                        texture=texture, progress=bar.progress)
+                                        texture=texture, license=license, progress=bar.progress)
                 status.update(label="Import finished", state="complete")
                 st.session_state["import_report"] = report
                 if target.strip() and ws.catalog.find_class(target.strip()):
@@ -46,14 +67,16 @@ with upload_tab:
 
 with folder_tab:
     folder = st.text_input("Folder", placeholder="/data/my_images", key="folder_path",
-                           help="Class folders, a DSAII dataset, an MVTec AD root or a folder of images.")
+                           help="Class folders, a DSAII dataset, an MVTec AD root or a folder of images. Masks beside "
+                                "their images (x.jpg + x.png, x_mask.png, a masks / ground_truth folder) are "
+                                "paired with them, never imported as images.")
     folder_class = st.text_input("Put everything into class (optional)")
     folder_texture = st.checkbox("New classes are textures", key="folder_texture")
     if st.button("Import folder", disabled=not folder, key="import_folder"):
         with user_errors(), st.status("Importing…", expanded=False) as status:
             bar = st.progress(0.0)
             report = import_paths(ws, [Path(folder).expanduser()], class_name=folder_class.strip() or None,
-                                  texture=folder_texture, progress=bar.progress)
+                                  texture=folder_texture, license=license, progress=bar.progress)
             status.update(label="Import finished", state="complete")
             st.session_state["import_report"] = report
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from dsaii_core import imageio
 from dsaii_core.atomic import sha256_bytes
-from dsaii_core.catalog import ImageClass
+from dsaii_core.catalog import ImageClass, Item
 from dsaii_core.collect.dedupe import image_hashes
 from dsaii_core.errors import DsaiiError
 from dsaii_core.ingest_dupes import NearDuplicates
@@ -156,9 +156,6 @@ class ImportPlan:
     jobs: list[_Job] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
 
-    def __add__(self, other: "ImportPlan") -> "ImportPlan":
-        return ImportPlan(self.jobs + other.jobs, self.refused + other.refused)
-
 
 def _job(path: Path, class_name: str, origin: _Origin, **fields) -> _Job:
     mask = fields.get("mask")
@@ -194,7 +191,8 @@ def detect_layout(folder: Path) -> str:
 
 
 def _mvtec_jobs(category: Path, class_name: str, origin: _Origin) -> list[_Job]:
-    jobs = [_job(p, class_name, origin) for p in _images(category / "train" / "good") + _images(category / "test" / "good")]
+    normals = _images(category / "train" / "good") + _images(category / "test" / "good")
+    jobs = [_job(p, class_name, origin) for p in normals]
     for defect_dir in _subdirs(category / "test") if (category / "test").is_dir() else []:
         if defect_dir.name == "good":
             continue
@@ -231,15 +229,14 @@ def _plain_plan(files: list[Path], class_of: Callable[[Path], str], origin: _Ori
     return ImportPlan(jobs, [(origin.name_of(mask), message) for mask, message in pairing.refused])
 
 
-def plan_folder(folder: Path, class_name: str | None = None, label: str | None = None,
-                origin: _Origin | None = None) -> ImportPlan:
+def plan_folder(folder: Path, class_name: str | None = None, origin: _Origin | None = None) -> ImportPlan:
     """The files of a folder and the class / role each goes to, by the folder's layout.
 
-    `label` names the folder in original names (default: its own name); `origin` overrides the root that
-    original names and license files are looked up from (a zip's top folder).
+    `origin` is the root that original names and license files are taken from: by default the folder
+    itself (and, for an MVTec AD category, the folder that holds it); a zip's top folder for zips.
     """
     layout = detect_layout(folder)
-    origin = origin or _Origin.of(folder, label, holder=is_mvtec_category(folder))
+    origin = origin or _Origin.of(folder, holder=is_mvtec_category(folder))
     own = class_name or folder.name
     if layout == "mvtec":
         categories = [folder] if is_mvtec_category(folder) else [d for d in _subdirs(folder) if is_mvtec_category(d)]
@@ -272,7 +269,9 @@ def _license_of(job: _Job, given: str | None, report: ImportReport) -> str | Non
 
 def _refuse_mask_like(image: np.ndarray, name: str) -> None:
     if image.min() == image.max():
-        raise DsaiiError(f"{name}: blank image (every pixel has the value {int(image.min())}): not imported")
+        value = int(image.min())
+        raise DsaiiError(f"{name}: blank image, every pixel {value}"
+                         + (" (an empty mask without its photo?)" if value in (0, 255) else "") + ": not imported")
     if looks_like_mask(image):
         raise DsaiiError(f"{name}: looks like a mask (black and white pixels only) and no photo of its name lies "
                          "beside it: not imported")
@@ -288,41 +287,16 @@ def _import_one(ws: Workspace, cls: ImageClass, job: _Job, report: ImportReport,
     image = imageio.read_image(data, job.name)
     mask = None if job.mask is None else imageio.read_mask(job.mask, job.mask.name, shape=image.shape[:2])
     role = job.role if job.role != "paired" else ("anomaly" if mask.any() else "normal")
-    extra = {key: _clean(value) for key, value in (job.provenance or {}).items() if key in PROVENANCE_KEYS}
+    if role == "normal" and mask is None:
+        _refuse_mask_like(image, job.name)
+    if role == "anomaly" and mask is None:
+        raise DsaiiError(f"{job.name}: anomaly image without a ground-truth mask")
+    license = _license_of(job, license, report)
     if role == "normal":
-        if mask is None:
-            _refuse_mask_like(image, job.name)
-        hashes = image_hashes(image)
-        repeats = dupes().match(image, hashes)
-        if repeats is not None and repeats[0] == "exact":  # the same pixels in another file
-            report.duplicates += 1
-            return
-        license = _license_of(job, license, report)
-        with ws.catalog.transaction():
-            result = ws.add_image(cls, image, role="normal", status="kept", origin="import", sha256=sha,
-                                  info=hashes.as_info())
-            if result.item is not None:
-                _set_provenance(ws, result.item.id, job, extra, license)
-        if result.item is not None:
-            dupes().add(result.item.id, hashes, job.original_name or job.name, image)
-            if repeats is not None:
-                report.near_duplicates.append((job.original_name or job.name, repeats[1]))
+        item = _add_normal(ws, cls, job, image, sha, license, report, dupes())
     else:
-        if mask is None:
-            raise DsaiiError(f"{job.name}: anomaly image without a ground-truth mask")
-        license = _license_of(job, license, report)
-        with ws.catalog.transaction():  # an anomaly lands with its mask or not at all (a crash in between)
-            result = ws.add_image(cls, image, role="anomaly", status="accepted", origin="import", sha256=sha,
-                                  defect=job.defect)
-            if result.item is not None:
-                row = ws.add_mask(result.item, mask, kind="anomaly", source="ground_truth")
-                ws.catalog.set_item_fields(result.item.id, mask_id=row.id)
-                _set_provenance(ws, result.item.id, job, extra, license)
-        if result.item is not None:
-            report.anomalies += 1
-            if ws.add_bank_mask(mask, source=f"{cls.name}/{job.defect}", license=license, defect=job.defect):
-                report.bank_masks += 1
-    if result.item is None:
+        item = _add_anomaly(ws, cls, job, image, mask, sha, license, report)
+    if item is None:  # its bytes or pixels are already in the class
         report.duplicates += 1
         return
     report.added += 1
@@ -331,7 +305,44 @@ def _import_one(ws: Workspace, cls: ImageClass, job: _Job, report: ImportReport,
         report.masks_beside.append((job.original_name or job.name, job.mask_name or job.mask.name, role))
 
 
-def _set_provenance(ws: Workspace, item_id: int, job: _Job, extra: dict, license: str | None) -> None:
+def _add_normal(ws: Workspace, cls: ImageClass, job: _Job, image: np.ndarray, sha: str, license: str | None,
+                report: ImportReport, dupes: NearDuplicates) -> Item | None:
+    """A kept normal image, with its hashes and provenance; a near duplicate is added and named in the report."""
+    hashes = image_hashes(image)
+    repeats = dupes.match(image, hashes)
+    if repeats is not None and repeats[0] == "exact":  # the same pixels in another file
+        return None
+    with ws.catalog.transaction():
+        item = ws.add_image(cls, image, role="normal", status="kept", origin="import", sha256=sha,
+                            info=hashes.as_info()).item
+        if item is not None:
+            _set_provenance(ws, item.id, job, license)
+    if item is not None:
+        dupes.add(item.id, hashes, job.original_name or job.name, image)
+        if repeats is not None:
+            report.near_duplicates.append((job.original_name or job.name, repeats[1]))
+    return item
+
+
+def _add_anomaly(ws: Workspace, cls: ImageClass, job: _Job, image: np.ndarray, mask: np.ndarray, sha: str,
+                 license: str | None, report: ImportReport) -> Item | None:
+    """A real (accepted) anomaly with its ground-truth mask, which also goes to the mask bank."""
+    with ws.catalog.transaction():  # an anomaly lands with its mask or not at all (a crash in between)
+        item = ws.add_image(cls, image, role="anomaly", status="accepted", origin="import", sha256=sha,
+                            defect=job.defect).item
+        if item is not None:
+            row = ws.add_mask(item, mask, kind="anomaly", source="ground_truth")
+            ws.catalog.set_item_fields(item.id, mask_id=row.id)
+            _set_provenance(ws, item.id, job, license)
+    if item is not None:
+        report.anomalies += 1
+        if ws.add_bank_mask(mask, source=f"{cls.name}/{job.defect}", license=license, defect=job.defect):
+            report.bank_masks += 1
+    return item
+
+
+def _set_provenance(ws: Workspace, item_id: int, job: _Job, license: str | None) -> None:
+    extra = {key: _clean(value) for key, value in (job.provenance or {}).items() if key in PROVENANCE_KEYS}
     ws.catalog.set_provenance(item_id, source_url=extra.get("url"), page_url=extra.get("page_url"), license=license,
                               attribution=extra.get("attribution"), engine=extra.get("engine") or "import",
                               query=extra.get("query"), title=extra.get("title") or job.name,

@@ -1,6 +1,8 @@
 import io
 import json
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from dsaii_core.demo import DEMO_DIR
 from dsaii_core.errors import DsaiiError
 from dsaii_core.ingest import detect_layout, import_paths, import_uploads, import_zip
 from dsaii_core.workspace import Workspace
+from tests.fixtures.import_trees import magnetic_tile_copy
 
 
 def png(seed: int, size=(24, 32)) -> bytes:
@@ -183,23 +186,6 @@ def test_exif_rotated_upload_is_stored_upright(ws):
 
 # -- issue 14, trap 2a: masks beside images are paired with their photos, never imported as images ----------
 
-def magnetic_tile_copy(dest: Path, per_class: int = 3) -> Path:
-    """A Magnetic-tile-style folder of the demo's tiles: MT_<class>/Imgs/<stem>.jpg photos beside same-stem
-    .png masks (MT_Free's all black, as upstream; stems repeat across the two folders)."""
-    tile = DEMO_DIR / "magnetic_tile"
-    free, crack = dest / "MT_Free/Imgs", dest / "MT_Crack/Imgs"
-    free.mkdir(parents=True)
-    crack.mkdir(parents=True)
-    for photo in sorted((tile / "train/good").glob("*.jpg"))[:per_class]:
-        shutil.copy(photo, free)
-        black = np.zeros(imageio.read_image(photo).shape[:2], np.uint8)
-        (free / f"{photo.stem}.png").write_bytes(imageio.encode_png(black))
-    for photo in sorted((tile / "test/crack").glob("*.jpg"))[:per_class]:
-        shutil.copy(photo, crack)
-        shutil.copy(tile / "ground_truth/crack" / f"{photo.stem}_mask.png", crack / f"{photo.stem}.png")
-    return dest
-
-
 def test_magnetic_tile_masks_pair_with_their_photos_and_are_never_images(ws, tmp_path):
     root = magnetic_tile_copy(tmp_path / "magnetic_tile")
     report = import_paths(ws, [root], class_name="tile", texture=True)
@@ -365,3 +351,18 @@ def test_dsaii_provenance_is_kept_and_hostile_entries_do_not_crash(ws, tmp_path)
     assert (first["source_url"], first["license"], first["engine"]) == ("http://x/1.png", "CC BY 2.0", "openverse")
     assert first["original_name"] == "dsaii/screw/normal/000.png"
     assert (second["source_url"], second["license"]) == (None, "CC0 1.0") and not report.errors
+
+
+def test_cli_import_records_the_license_given_and_names_near_duplicates(tmp_path):
+    root = magnetic_tile_copy(tmp_path / "mt", per_class=2)
+    photo = next((root / "MT_Free/Imgs").glob("*.jpg"))
+    Image.open(photo).save(root / "MT_Free/Imgs/copy_q60.jpg", quality=60)
+    run = lambda *args: subprocess.run([sys.executable, "-m", "dsaii_core", *map(str, args)],  # noqa: E731
+                                       capture_output=True, text=True, timeout=300)
+    assert run("init", tmp_path / "ws").returncode == 0
+    result = run("import", tmp_path / "ws", root, "--class", "tile", "--license", "research use, cite Huang 2020")
+    assert result.returncode == 0, result.stderr
+    assert f"near duplicate: mt/MT_Free/Imgs/copy_q60.jpg nearly repeats mt/MT_Free/Imgs/{photo.name}" in result.stdout
+    assert "4 masks beside their images were paired" in result.stdout
+    ws = Workspace.open(tmp_path / "ws")
+    assert {ws.catalog.provenance(i.id)["license"] for i in ws.catalog.items()} == {"research use, cite Huang 2020"}

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from dsaii_core.catalog import ImageClass
-from dsaii_core.collect.dedupe import NEAR_DUPLICATE_BITS, ImageHashes, hash_distance, image_hashes, item_hashes
+from dsaii_core.collect.dedupe import NEAR_DUPLICATE_BITS, ImageHashes, image_hashes, item_hashes
 from dsaii_core.workspace import Workspace
 
 THUMB_SIZE = 32
@@ -31,7 +31,6 @@ def thumbnail_signature(image: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Seen:
-    hashes: ImageHashes
     item_id: int
     name: str | None  # the name it was imported under in this run; None for earlier items (looked up)
     signature: np.ndarray | None = None
@@ -42,8 +41,18 @@ class NearDuplicates:
 
     def __init__(self, ws: Workspace, cls: ImageClass, threshold: int = NEAR_DUPLICATE_BITS):
         self.ws, self.threshold = ws, threshold
-        self._seen = [_Seen(item_hashes(ws, item), item.id, None)
-                      for item in ws.catalog.items(cls.id, role="normal", statuses=("candidate", "kept"))]
+        self._seen: list[_Seen] = []
+        self._pixels: dict[str, int] = {}  # pixel digest → index in _seen
+        self._hashes = np.zeros((64, 2), np.uint64)  # pHash, dHash per image seen (grown by doubling)
+        for item in ws.catalog.items(cls.id, role="normal", statuses=("candidate", "kept")):
+            self._append(_Seen(item.id, None), item_hashes(ws, item))
+
+    def _append(self, seen: _Seen, hashes: ImageHashes) -> None:
+        if len(self._seen) == len(self._hashes):
+            self._hashes = np.concatenate([self._hashes, np.zeros_like(self._hashes)])
+        self._hashes[len(self._seen)] = (hashes.phash, hashes.dhash)
+        self._pixels.setdefault(hashes.pixels, len(self._seen))
+        self._seen.append(seen)
 
     def _signature(self, seen: _Seen) -> np.ndarray:
         if seen.signature is None:
@@ -57,19 +66,21 @@ class NearDuplicates:
         re-encoding.
         """
         hashes = hashes or image_hashes(image)
-        signature = None
-        for seen in self._seen:
-            if seen.hashes.pixels == hashes.pixels:
-                return "exact", self.name(seen)
-            if hash_distance(seen.hashes, hashes) > self.threshold:
-                continue
-            signature = thumbnail_signature(image) if signature is None else signature
-            if float(np.abs(self._signature(seen) - signature).mean()) <= THUMB_DIFF:
-                return "near", self.name(seen)
+        if hashes.pixels in self._pixels:
+            return "exact", self.name(self._seen[self._pixels[hashes.pixels]])
+        known = self._hashes[:len(self._seen)]
+        bits = np.maximum(np.bitwise_count(known[:, 0] ^ np.uint64(hashes.phash)),
+                          np.bitwise_count(known[:, 1] ^ np.uint64(hashes.dhash)))
+        candidates = np.flatnonzero(bits <= self.threshold)
+        if candidates.size:
+            signature = thumbnail_signature(image)
+            for index in candidates[np.argsort(bits[candidates], kind="stable")]:
+                if float(np.abs(self._signature(self._seen[index]) - signature).mean()) <= THUMB_DIFF:
+                    return "near", self.name(self._seen[index])
         return None
 
     def add(self, item_id: int, hashes: ImageHashes, name: str, image: np.ndarray | None = None) -> None:
-        self._seen.append(_Seen(hashes, item_id, name, None if image is None else thumbnail_signature(image)))
+        self._append(_Seen(item_id, name, None if image is None else thumbnail_signature(image)), hashes)
 
     def name(self, seen: _Seen) -> str:
         if seen.name is None:

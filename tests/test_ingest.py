@@ -211,6 +211,16 @@ def test_an_all_black_mask_folder_alone_gives_normal_images_only(ws, tmp_path):
     assert [role for *_, role in report.masks_beside] == ["normal"] * 3
 
 
+def test_an_empty_mask_among_defect_masks_is_pointed_out(ws, tmp_path):
+    """Magnetic-tile's MT_Uneven has such a mask: the photo is imported as normal, and the report says where to look."""
+    root = magnetic_tile_copy(tmp_path / "mt")
+    empty = sorted((root / "MT_Crack/Imgs").glob("*.png"))[0]
+    empty.write_bytes(imageio.encode_png(np.zeros(imageio.read_image(empty).shape[:2], np.uint8)))
+    report = import_paths(ws, [root], class_name="tile")
+    assert report.empty_masks_among_anomalies() == [f"mt/MT_Crack/Imgs/{empty.stem}.jpg"]
+    assert "(1 of these lie among anomalies: check them on Curate)" in report.summary()
+
+
 def test_bsdata_masks_folder_pairs_with_photos_in_another_folder(ws, tmp_path):
     """BSData's shape: images/pitting/<stem>.jpg, masks/<stem>_mask.png, images/unannotated/ (the demo's files)."""
     screw, root = DEMO_DIR / "ball_screw", tmp_path / "bsdata"

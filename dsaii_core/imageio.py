@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +20,20 @@ from dsaii_core.errors import DsaiiError
 
 DEFAULT_MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-# We enforce our own limit before decoding; PIL's warning / error would fire at other sizes.
-Image.MAX_IMAGE_PIXELS = None
+# The only decoders we run (Pillow's names for IMAGE_SUFFIXES): never EPS / PS, whose "decoder" is a
+# Ghostscript process, nor any other plugin a crafted file could select by its first bytes.
+DECODE_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP")
 
 
 def max_pixels() -> int:
     """The pixel limit in force: DSAII_MAX_PIXELS from the environment, else 50 MP."""
     return int(os.environ.get("DSAII_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+
+
+# Pillow's own bomb guard stays on for the whole process at the project's limit (a warning at 1×, an
+# error at 2×): other code decodes too, e.g. streamlit-drawable-canvas decodes the PNG a browser sends.
+# Our reader checks the caller's limit itself and says so in words.
+Image.MAX_IMAGE_PIXELS = max_pixels()
 
 
 def is_image_name(name: str) -> bool:
@@ -41,11 +48,17 @@ def _open(source: Path | bytes, name: str, limit: int | None) -> Image.Image:
         raise DsaiiError(f"{name}: cannot read file ({exc.strerror or exc})") from exc
     if not data:
         raise DsaiiError(f"{name}: empty file")
-    try:
-        image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DsaiiError(f"{name}: not an image or an unsupported format") from exc
     limit = max_pixels() if limit is None else limit
+    try:
+        image = Image.open(io.BytesIO(data), formats=DECODE_FORMATS)
+    except Image.DecompressionBombError as exc:  # over twice Pillow's process-wide limit
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(pixels.group(1)) / 1e6:.0f} MP" if pixels else "the image"
+        raise DsaiiError(f"{name}: {size} is over the limit of {min(limit, Image.MAX_IMAGE_PIXELS or limit) / 1e6:.0f}"
+                         " MP (possible decompression bomb; raise DSAII_MAX_PIXELS if the image is genuine)") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DsaiiError(f"{name}: not an image or an unsupported format "
+                         f"(read: {', '.join(DECODE_FORMATS)})") from exc
     width, height = image.size
     if width * height > limit:
         raise DsaiiError(

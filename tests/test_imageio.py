@@ -148,3 +148,46 @@ def test_png_encoding_is_deterministic(tmp_path):
     first = imageio.write_png(tmp_path / "a.png", array)
     assert imageio.encode_png(array) == first == (tmp_path / "a.png").read_bytes()
     assert np.array_equal(imageio.read_image(tmp_path / "a.png"), array)
+
+
+def test_pillow_bomb_guard_stays_on_process_wide_at_the_project_limit():
+    # Other decoders in the process (the drawing canvas decodes what a browser sends) rely on Pillow's guard.
+    assert Image.MAX_IMAGE_PIXELS == imageio.max_pixels() == imageio.DEFAULT_MAX_PIXELS
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(io.BytesIO(huge_png_header(20000, 10000)))  # 200 MP: over twice the limit
+
+
+def test_a_bomb_over_pillows_limit_still_gets_our_message_even_with_a_larger_limit():
+    with pytest.raises(DsaiiError, match=r"^bomb.png: 200 MP is over the limit of 50 MP \(possible decompression"):
+        imageio.read_image(huge_png_header(20000, 10000), "bomb.png", limit=10**9)
+
+
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n%%EndComments\n"
+       b"newpath 0 0 moveto 10 10 lineto stroke\nshowpage\n%%EOF\n")
+
+
+@pytest.mark.parametrize("data", [EPS, b"%!PS-Adobe-3.0\n%%BoundingBox: 0 0 10 10\n" + EPS[40:]])
+def test_eps_and_postscript_are_refused_without_running_ghostscript(monkeypatch, data):
+    from PIL import EpsImagePlugin
+    ran = []
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", "gs")  # as if Ghostscript were installed
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: ran.append(a) or Image.new("RGB", (10, 10)).im)
+    monkeypatch.setattr("subprocess.check_call", lambda *a, **k: ran.append(a))
+    with pytest.raises(DsaiiError, match=r"^drawing.eps: not an image or an unsupported format \(read: PNG, JPEG"):
+        imageio.read_image(data, "drawing.eps")
+    assert ran == []
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "ICO", "PPM", "TGA"])
+def test_formats_outside_the_list_are_refused(fmt):
+    buffer = io.BytesIO()
+    gradient(16, 16).save(buffer, format=fmt)
+    with pytest.raises(DsaiiError, match="unsupported format"):
+        imageio.read_image(buffer.getvalue(), f"x.{fmt.lower()}")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "TIFF", "WEBP"])
+def test_listed_formats_decode(fmt):
+    buffer = io.BytesIO()
+    gradient(16, 16).save(buffer, format=fmt)
+    assert imageio.read_image(buffer.getvalue(), f"x.{fmt.lower()}").shape == (16, 16, 3)

@@ -69,13 +69,11 @@ class Pairing:
     refused: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def _is_mask_file(path: Path, cache: dict[Path, bool]) -> bool:
-    if path not in cache:
-        try:
-            cache[path] = looks_like_mask(imageio.read_image(path, path.name))
-        except (DsaiiError, OSError):
-            cache[path] = False  # an unreadable file is imported as a photo, and reported there by name
-    return cache[path]
+def _is_mask_file(path: Path) -> bool:
+    try:
+        return looks_like_mask(imageio.read_image(path, path.name))
+    except (DsaiiError, OSError):
+        return False  # an unreadable file goes on as a photo, and its import reports it by name
 
 
 def _candidates(files: list[Path], root: Path) -> dict[Path, str]:
@@ -98,8 +96,7 @@ def _candidates(files: list[Path], root: Path) -> dict[Path, str]:
 
 def pair_masks(files: list[Path], root: Path) -> Pairing:
     """Split `files` (images under `root`) into photos with their masks and refused masks."""
-    cache: dict[Path, bool] = {}
-    masks = {path: why for path, why in _candidates(files, root).items() if _is_mask_file(path, cache)}
+    masks = {path: why for path, why in _candidates(files, root).items() if _is_mask_file(path)}
     photos = [p for p in files if p not in masks]
     by_stem: dict[str, list[Path]] = {}
     for photo in photos:

@@ -39,7 +39,10 @@ VISIBLE_SHARE = 0.01     # an anomaly shows a change when this share of its mask
 MIN_VISIBLE_PX = 8
 PARENT_AGREEMENT = 0.9   # a normal is an anomaly's parent when this share of pixels outside the mask is unchanged
 # (different photos of one MVTec object agree on at most ~65 % of them; an inpainted copy on ~100 %)
-PARENT_CANDIDATES = 3    # normals tried per anomaly, most similar first
+PARENT_CANDIDATES = 3    # normals compared pixel by pixel per anomaly, most similar first
+PARENT_THUMB_LEVELS = 0.5  # a candidate parent's 32 px thumbnail equals the anomaly's off the mask (median difference
+# of the cells away from it; different photos of one MVTec object differ by several grey levels)
+CACHE_BYTES = 256 << 20  # decoded normals kept per worker for the comparisons (beyond it a parent is read again)
 NEAR_CORRELATION = 0.999  # near duplicates (re-encoded, resized, recoloured copies: >= 0.9998) also correlate this
 # well on a 32 px grey thumbnail; distinct shots from a fixed camera share perceptual hashes (0-8 bits apart: MVTec
 # transistor, BSData ball screw) but correlate at most ~0.997. Slightly cropped copies are not caught.
@@ -234,13 +237,16 @@ def _short(error: DsaiiError, name: str) -> str:
     return text[len(name) + 2:] if text.startswith(f"{name}: ") else text
 
 
-def _thumb(image: np.ndarray) -> np.ndarray:
-    """A zero-mean, unit-length 32×32 grey thumbnail: dot products are correlations."""
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    small = cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
-    small -= small.mean()
-    norm = float(np.linalg.norm(small))
-    return small / norm if norm > 0 else small
+def _small(image: np.ndarray) -> np.ndarray:
+    """A 32×32 grey thumbnail (float32 grey levels; cells of equal pixels give equal values)."""
+    return cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def _unit(small: np.ndarray) -> np.ndarray:
+    """The thumbnail made zero-mean and unit-length: dot products are correlations."""
+    flat = small.ravel() - small.mean()
+    norm = float(np.linalg.norm(flat))
+    return flat / norm if norm > 0 else flat
 
 
 def _hashes(image: np.ndarray) -> ImageHashes:
@@ -279,6 +285,12 @@ class _ClassCheck:
         self.problems: list[Problem] = list(job.problems)
         self.seen: list[_Seen] = []
         self.file_sha: dict[str, str] = {}
+        # What is known of each readable normal: hashes, 32 px thumbnail, shape, and its pixels while the budget lasts.
+        self.hashes: dict[str, ImageHashes] = {}
+        self.small: dict[str, np.ndarray] = {}
+        self.shapes: dict[str, tuple] = {}
+        self.pixels: dict[str, np.ndarray] = {}
+        self.budget = CACHE_BYTES
 
     def problem(self, path: str, what: str, kind: str) -> None:
         self.problems.append(Problem(path, what, kind))
@@ -299,8 +311,6 @@ class _ClassCheck:
 
     def run(self) -> _ClassResult:
         normals = [i for i in self.job.images if i.role == "normal"]
-        arrays: dict[str, np.ndarray] = {}
-        hashes, thumbs = {}, {}
         for item in normals:
             image = self.read(item.path)
             self.seen.append(_Seen(item.path, "normal", None if image is None else _pixel_digest(image)))
@@ -308,24 +318,28 @@ class _ClassCheck:
                 continue
             if (blank := _blank(image)) is not None:
                 self.problem(item.path, blank, "blank")
-            arrays[item.path], hashes[item.path], thumbs[item.path] = image, _hashes(image), _thumb(image)
-        self.near_duplicates([i for i in normals if i.path in hashes], hashes, thumbs)
+            self.hashes[item.path], self.small[item.path] = _hashes(image), _small(image)
+            self.shapes[item.path] = image.shape
+            if image.nbytes <= self.budget:
+                self.pixels[item.path] = image
+                self.budget -= image.nbytes
+        self.near_duplicates([i for i in normals if i.path in self.hashes])
         for item in (i for i in self.job.images if i.role == "anomaly"):
-            self.anomaly(item, arrays, thumbs)
+            self.anomaly(item)
         if self.job.urls:
             self.img_urls(normals)
         return _ClassResult(self.problems, self.seen, self.file_sha)
 
-    def near_duplicates(self, normals: list[_Image], hashes: dict, thumbs: dict) -> None:
+    def near_duplicates(self, normals: list[_Image]) -> None:
         if len(normals) < 2:
             return
-        phash = np.array([hashes[i.path].phash for i in normals], dtype=np.uint64)
-        dhash = np.array([hashes[i.path].dhash for i in normals], dtype=np.uint64)
-        pixels = [hashes[i.path].pixels for i in normals]
+        phash = np.array([self.hashes[i.path].phash for i in normals], dtype=np.uint64)
+        dhash = np.array([self.hashes[i.path].dhash for i in normals], dtype=np.uint64)
+        pixels = [self.hashes[i.path].pixels for i in normals]
         bits = np.maximum(np.bitwise_count(phash[:, None] ^ phash[None, :]),
                           np.bitwise_count(dhash[:, None] ^ dhash[None, :]))
-        stack = np.stack([thumbs[i.path] for i in normals])
-        near = (bits <= NEAR_DUPLICATE_BITS) & (stack @ stack.T >= NEAR_CORRELATION)
+        units = np.stack([_unit(self.small[i.path]) for i in normals])
+        near = (bits <= NEAR_DUPLICATE_BITS) & (units @ units.T >= NEAR_CORRELATION)
         for later, earlier in zip(*np.nonzero(np.tril(near, -1))):
             if pixels[later] == pixels[earlier]:
                 continue  # the same pixels: reported as an exact duplicate
@@ -337,7 +351,7 @@ class _ClassCheck:
                 self.problem(b.path, f"near duplicate of {a.path} (hash distance {bits[later, earlier]})",
                              "near_duplicate")
 
-    def anomaly(self, item: _Image, normals: dict[str, np.ndarray], thumbs: dict[str, np.ndarray]) -> None:
+    def anomaly(self, item: _Image) -> None:
         image = self.read(item.path)
         self.seen.append(_Seen(item.path, "anomaly", None if image is None else _pixel_digest(image)))
         if image is not None and (blank := _blank(image)) is not None:
@@ -361,25 +375,37 @@ class _ClassCheck:
             self.problem(item.mask, f"mask is {mask.shape[1]}×{mask.shape[0]} but its image {item.path} is "
                                     f"{image.shape[1]}×{image.shape[0]}", "mask")
             return
-        self.compare_with_parent(item, image, mask, normals, thumbs)
+        self.compare_with_parent(item, image, mask)
 
-    def compare_with_parent(self, item: _Image, image: np.ndarray, mask: np.ndarray,
-                            normals: dict[str, np.ndarray], thumbs: dict[str, np.ndarray]) -> None:
+    def parent_candidates(self, image: np.ndarray, feathered: np.ndarray) -> list[str]:
+        """Normals of the image's size whose thumbnail equals the anomaly's away from the mask, most alike first."""
+        away = cv2.resize(feathered.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA) == 0
+        if not away.any():
+            return []
+        small = _small(image)[away]
+        scores = {path: float(np.median(np.abs(self.small[path][away] - small)))
+                  for path, shape in self.shapes.items() if shape == image.shape}
+        return sorted((p for p, score in scores.items() if score <= PARENT_THUMB_LEVELS), key=scores.get)[
+            :PARENT_CANDIDATES]
+
+    def compare_with_parent(self, item: _Image, image: np.ndarray, mask: np.ndarray) -> None:
         """Changes outside the mask, and no visible change inside it, against the parent normal when found."""
         feathered = cv2.dilate(mask, _FEATHER) > 0
         named = self.job.parents.get(item.path)
         if named is not None:
-            candidates = [named] if named in normals else []
+            candidates = [named] if named in self.shapes else []
         else:
-            same_size = [p for p, a in normals.items() if a.shape == image.shape]
-            thumb = _thumb(image)
-            candidates = sorted(same_size, key=lambda p: -float(thumbs[p] @ thumb))[:PARENT_CANDIDATES]
+            candidates = self.parent_candidates(image, feathered)
         outside_count = int((~feathered).sum())
         for parent in candidates:
-            if normals[parent].shape != image.shape:
+            if self.shapes[parent] != image.shape:
                 self.problem(item.path, f"is not the size of its parent normal {parent}", "pairing")
                 return
-            changed = _channel_max(cv2.absdiff(image, normals[parent]))
+            normal = self.pixels.get(parent)
+            normal = self.read(parent) if normal is None else normal
+            if normal is None:
+                return
+            changed = _channel_max(cv2.absdiff(image, normal))
             outside = (changed > CHANGE_LEVELS) & ~feathered
             n_outside = int(outside.sum())
             if named is None and outside_count and n_outside > (1 - PARENT_AGREEMENT) * outside_count:

@@ -11,7 +11,7 @@ from dsaii_core.errors import DsaiiError
 from dsaii_core.masks import anomaly
 from dsaii_core.masks.augment import FALLBACKS, SHAPES, AugmentParams
 from dsaii_core.masks.bank import add_uploaded_masks, import_bank
-from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour, drawn_mask
+from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour, drawn_mask, read_canvas
 from dsaii_core.overlay import overlay_mask
 from app_pages._ui import (cached_thumbnail, current_workspace, paginate, require_class, reviewer, show_told, tell,
                            undo_mine, user_errors)
@@ -209,7 +209,12 @@ def draw_view() -> None:
     result = st_canvas(fill_color=colour, stroke_width=brush, stroke_color=colour,
                        background_image=Image.fromarray(background), height=height, width=width, drawing_mode=mode,
                        return_image_data=True, key=f"am_canvas_{item.id}_{mask_id}_{nonce}")
-    mask = drawn_mask(result.image_data, base, (item.height, item.width))
+    try:  # the browser's picture, checked against this canvas before it becomes a mask
+        pixels = read_canvas(result.image_bytes, height, width)
+    except DsaiiError as exc:
+        st.warning(str(exc))
+        pixels = None
+    mask = drawn_mask(pixels, base, (item.height, item.width))
     low, high = anomaly.class_params(cls).area
     area = float(np.count_nonzero(mask)) / mask.size
     m1, m2 = st.columns([1, 3])

@@ -8,7 +8,8 @@ from PIL import Image
 
 from dsaii_core import imageio
 from dsaii_core.masks import objects
-from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour
+from dsaii_core.errors import DsaiiError
+from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour, read_canvas
 from dsaii_core.masks.objects import ObjectMaskParams
 from dsaii_core.masks.select import DOUBTFUL_BELOW
 from dsaii_core.overlay import overlay_mask
@@ -243,8 +244,13 @@ def paint_tool(item, base_mask, image) -> None:
                        background_image=Image.fromarray(background), width=width, height=height,
                        drawing_mode="freedraw", return_image_data=True,
                        key=f"om_paint_{item.id}_{st.session_state.get('om_nonce', 0)}")
-    if result.image_data is not None:
-        save(item, objects.paint(base_mask, result.image_data, (item.height, item.width)), "user-paint")
+    try:  # the browser's picture, checked against this canvas before it becomes a mask
+        pixels = read_canvas(result.image_bytes, height, width)
+    except DsaiiError as exc:
+        st.warning(str(exc))
+        pixels = None
+    if pixels is not None:
+        save(item, objects.paint(base_mask, pixels, (item.height, item.width)), "user-paint")
 
 
 def detail(item_id: int, backend, opacity: float) -> None:

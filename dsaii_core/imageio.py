@@ -40,6 +40,10 @@ def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_SUFFIXES)
 
 
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.0f} MP" if pixels >= 1e6 else f"{pixels / 1e6:.2g} MP"
+
+
 def _open(source: Path | bytes, name: str, limit: int | None) -> Image.Image:
     """Open, check the size against the limit, apply EXIF orientation and decode fully."""
     try:
@@ -53,16 +57,16 @@ def _open(source: Path | bytes, name: str, limit: int | None) -> Image.Image:
         image = Image.open(io.BytesIO(data), formats=DECODE_FORMATS)
     except Image.DecompressionBombError as exc:  # over twice Pillow's process-wide limit
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
-        size = f"{int(pixels.group(1)) / 1e6:.0f} MP" if pixels else "the image"
-        raise DsaiiError(f"{name}: {size} is over the limit of {min(limit, Image.MAX_IMAGE_PIXELS or limit) / 1e6:.0f}"
-                         " MP (possible decompression bomb; raise DSAII_MAX_PIXELS if the image is genuine)") from exc
+        size = _megapixels(int(pixels.group(1))) if pixels else "the image"
+        raise DsaiiError(f"{name}: {size} is over the limit of {_megapixels(min(limit, Image.MAX_IMAGE_PIXELS or limit))}"
+                         " (possible decompression bomb; raise DSAII_MAX_PIXELS if the image is genuine)") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DsaiiError(f"{name}: not an image or an unsupported format "
                          f"(read: {', '.join(DECODE_FORMATS)})") from exc
     width, height = image.size
     if width * height > limit:
         raise DsaiiError(
-            f"{name}: {width}×{height} pixels is over the limit of {limit / 1e6:.0f} MP "
+            f"{name}: {width}×{height} pixels is over the limit of {_megapixels(limit)} "
             "(possible decompression bomb; raise DSAII_MAX_PIXELS if the image is genuine)")
     if width < 1 or height < 1:
         raise DsaiiError(f"{name}: image has no pixels")
@@ -105,6 +109,15 @@ def read_image(source: Path | bytes, name: str | None = None, *, limit: int | No
     """
     name = name or (str(source) if not isinstance(source, bytes) else "image")
     return to_rgb_array(_open(source, name, limit))
+
+
+def read_pixels(source: Path | bytes, name: str | None = None, *, limit: int | None = None) -> np.ndarray:
+    """Decode to the array of the file's own mode (e.g. H×W×4 for RGBA), unconverted.
+
+    For callers that check the layout themselves, such as a drawing canvas's RGBA picture.
+    """
+    name = name or (str(source) if not isinstance(source, bytes) else "image")
+    return np.asarray(_open(source, name, limit)).copy()
 
 
 def read_gray(source: Path | bytes, name: str | None = None, *, limit: int | None = None) -> np.ndarray:

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from dsaii_core import imageio
+from dsaii_core.errors import DsaiiError
 
 ADD_COLOUR = (255, 0, 90)
 ERASE_COLOUR = (0, 170, 255)
@@ -21,6 +22,34 @@ MIN_ALPHA = 96  # fainter pixels are anti-aliasing at a stroke's edge
 def css_colour(colour: tuple[int, int, int], opacity: float = STROKE_OPACITY) -> str:
     """The CSS rgba() string a canvas needs for a stroke colour."""
     return f"rgba({colour[0]}, {colour[1]}, {colour[2]}, {opacity})"
+
+
+def check_canvas_pixels(rgba: np.ndarray, height: int, width: int) -> np.ndarray:
+    """`rgba` itself when it is the canvas's height × width × 4 uint8 picture; DsaiiError otherwise.
+
+    A browser can send back any picture: one of another size is not a drawing on this canvas.
+    """
+    rgba = np.asarray(rgba)
+    if rgba.shape != (height, width, 4) or rgba.dtype != np.uint8:
+        got = "×".join(map(str, rgba.shape)) + ("" if rgba.dtype == np.uint8 else f" {rgba.dtype}")
+        raise DsaiiError(f"the drawing canvas sent a {got} picture, not its {height}×{width}×4 RGBA drawing: "
+                         "ignored")
+    return rgba
+
+
+def read_canvas(png: bytes | None, height: int, width: int) -> np.ndarray | None:
+    """The RGBA pixels of a canvas's returned PNG (None: nothing drawn yet), checked against its size.
+
+    Decoded by our reader, PNG size limited to the canvas's own pixel count, so a crafted picture is refused
+    from its header instead of being decoded (DsaiiError saying what was wrong).
+    """
+    if png is None:
+        return None
+    try:
+        rgba = imageio.read_pixels(png, "the drawing canvas's picture", limit=max(1, height * width))
+    except DsaiiError as exc:
+        raise DsaiiError(f"{exc}: ignored") from exc
+    return check_canvas_pixels(rgba, height, width)
 
 
 def canvas_strokes(rgba: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -139,6 +139,11 @@ def _looks_like(folder: Path) -> str | None:
     return None
 
 
+def _is_class_folder(folder: Path) -> bool:
+    """One class's folder rather than a root of classes (our export's root is a root, whatever its classes' names)."""
+    return _looks_like(folder) is not None and not (folder / MARKER).is_file()
+
+
 def detect_layout(root: Path) -> str:
     """'dsaii' or 'mvtec': from our marker's manifest, else from the class folders' shape."""
     root = Path(root)
@@ -148,8 +153,8 @@ def detect_layout(root: Path) -> str:
             return layout
     except (OSError, ValueError, AttributeError):
         pass
-    shapes = [_looks_like(root)] if _looks_like(root) else [_looks_like(p) for p in sorted(root.iterdir())
-                                                            if p.is_dir() and not p.name.startswith(".")]
+    shapes = [_looks_like(root)] if _is_class_folder(root) else [_looks_like(p) for p in sorted(root.iterdir())
+                                                                  if p.is_dir() and not p.name.startswith(".")]
     shapes = [s for s in shapes if s]
     if not shapes:
         raise DsaiiError(f"{root}: no DSAII ({{class}}/normal, anomaly, mask) or MVTec AD ({{class}}/train, test, "
@@ -200,7 +205,7 @@ def _mvtec_class(folder: Path, job: _ClassJob, rel: Callable[[Path], str]) -> No
 
 
 def _class_jobs(root: Path, layout: str) -> list[_ClassJob]:
-    single = _looks_like(root) is not None
+    single = _is_class_folder(root)
     folders = [root] if single else sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     base = root.parent if single else root
     jobs = []

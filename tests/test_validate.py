@@ -304,3 +304,13 @@ def test_cli_json_is_the_report_for_scripts(dsaii):
 def test_cli_names_a_missing_folder_on_one_line(tmp_path):
     result = cli(tmp_path / "nowhere")
     assert result.returncode == 1 and result.stderr.strip() == f"error: {tmp_path / 'nowhere'}: no such folder"
+
+
+def test_an_export_with_a_class_named_like_a_layout_folder_is_a_root_of_classes(tiny_ws, tmp_path):
+    cls = tiny_ws.add_class("train")
+    tiny_ws.add_image(cls, np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    for item in tiny_ws.catalog.items(role="normal"):
+        tiny_ws.catalog.set_provenance(item.id, license="CC0")
+    export_workspace(tiny_ws, tmp_path / "out", "dsaii")
+    report = validate(tmp_path / "out")
+    assert report.layout == "dsaii" and report.counts["classes"] == 2 and report.clean, report.lines()

@@ -314,3 +314,9 @@ def test_an_export_with_a_class_named_like_a_layout_folder_is_a_root_of_classes(
     export_workspace(tiny_ws, tmp_path / "out", "dsaii")
     report = validate(tmp_path / "out")
     assert report.layout == "dsaii" and report.counts["classes"] == 2 and report.clean, report.lines()
+
+
+def test_validate_knows_the_names_export_writes():
+    from dsaii_core import export
+    from dsaii_core.validate import layout
+    assert (layout.MANIFEST, layout.MARKER) == (export.MANIFEST, export.MARKER)

@@ -58,7 +58,7 @@ with upload_tab:
         else:
             with user_errors(), st.status("Importing…", expanded=False) as status:
                 bar = st.progress(0.0)
-                report = import_uploads(ws, [(f.name, f.getvalue()) for f in files], class_name=target.strip() or None,
+                report = import_uploads(ws, [(f.name, f) for f in files], class_name=target.strip() or None,
                                         texture=texture, license=license, progress=bar.progress)
                 status.update(label="Import finished", state="complete")
                 st.session_state["import_report"] = report

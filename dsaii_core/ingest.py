@@ -402,10 +402,16 @@ def import_paths(ws: Workspace, paths: Iterable[Path], *, class_name: str | None
     return report
 
 
-def safe_extract(archive: zipfile.ZipFile, dest: Path, max_bytes: int = MAX_ZIP_BYTES) -> list[tuple[str, str]]:
+def safe_extract(archive: zipfile.ZipFile, dest: Path, max_bytes: int = MAX_ZIP_BYTES, *,
+                 max_entry_bytes: int = 200 * 1024**2, max_ratio: float = 100.0,
+                 ratio_from_bytes: int = 1024**2) -> list[tuple[str, str]]:
     """Extract a zip into `dest`, refusing path traversal, links, and archives over the size caps.
 
-    Returns the entries that could not be written here (e.g. names too long for the file system).
+    An entry over `max_entry_bytes`, or one that unpacks to more than `max_ratio` times its compressed
+    size (past `ratio_from_bytes`: small text files compress well), is not unpacked (a zip bomb's entry).
+    Its header's sizes can be trusted for this: zipfile never yields more than the declared size (the CRC
+    check fails). Returns the entries refused or not writable here (e.g. names too long for the file system),
+    each with the reason.
     """
     members = archive.infolist()
     if len(members) > MAX_ZIP_ENTRIES:
@@ -422,6 +428,14 @@ def safe_extract(archive: zipfile.ZipFile, dest: Path, max_bytes: int = MAX_ZIP_
             raise DsaiiError(f"zip entry '{member.filename}' points outside the import folder")
         if stat.S_ISLNK(member.external_attr >> 16):
             raise DsaiiError(f"zip entry '{member.filename}' is a symbolic link")
+        if not member.is_dir() and member.file_size > max_entry_bytes:
+            skipped.append((PurePosixPath(name).name[:80], f"zip entry '{member.filename}' unpacks to more than "
+                            f"{max_entry_bytes / 1024**2:g} MB: not unpacked"))
+            continue
+        if member.file_size > max(ratio_from_bytes, max_ratio * member.compress_size):
+            skipped.append((PurePosixPath(name).name[:80], f"zip entry '{member.filename}' unpacks to over "
+                            f"{max_ratio:g} times its compressed size (a zip bomb?): not unpacked"))
+            continue
         try:
             if member.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
@@ -440,9 +454,23 @@ def safe_extract(archive: zipfile.ZipFile, dest: Path, max_bytes: int = MAX_ZIP_
     return skipped
 
 
-def import_zip(ws: Workspace, source: Path | bytes, *, name: str = "upload.zip", class_name: str | None = None,
-               fallback_class: str | None = None, texture: bool = False, license: str | None = None,
-               max_bytes: int = MAX_ZIP_BYTES, progress: Progress = lambda f: None) -> ImportReport:
+def spool_upload(source: bytes | io.BufferedIOBase, path: Path, block: int = 1 << 20) -> None:
+    """Write an upload to `path`; a file object is copied in `block`-sized reads, never read whole.
+
+    (A zip is not spooled: import_zip reads a file object in place.)
+    """
+    if isinstance(source, bytes):
+        path.write_bytes(source)
+        return
+    source.seek(0)
+    with open(path, "wb") as out:
+        shutil.copyfileobj(source, out, block)
+
+
+def import_zip(ws: Workspace, source: Path | bytes | io.BufferedIOBase, *, name: str = "upload.zip",
+               class_name: str | None = None, fallback_class: str | None = None, texture: bool = False,
+               license: str | None = None, max_bytes: int = MAX_ZIP_BYTES,
+               progress: Progress = lambda f: None) -> ImportReport:
     """Unpack a zip safely into the workspace cache and import what it holds.
 
     `class_name` puts everything into one class; `fallback_class` names the class of a zip of
@@ -453,7 +481,7 @@ def import_zip(ws: Workspace, source: Path | bytes, *, name: str = "upload.zip",
     scratch = Path(tempfile.mkdtemp(prefix="import-", dir=ws.cache_dir))
     try:
         try:
-            with zipfile.ZipFile(source if isinstance(source, Path) else io.BytesIO(source)) as archive:
+            with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as archive:
                 skipped = safe_extract(archive, scratch, max_bytes)
         except (zipfile.BadZipFile, EOFError) as exc:
             raise DsaiiError(f"{label}: not a valid zip file ({exc})") from exc
@@ -486,12 +514,13 @@ def _scratch_name(name: str, index: int, taken: set[str]) -> str:
     return safe
 
 
-def import_uploads(ws: Workspace, files: list[tuple[str, bytes]], *, class_name: str | None,
+def import_uploads(ws: Workspace, files: list[tuple[str, bytes | io.BufferedIOBase]], *, class_name: str | None,
                    texture: bool = False, license: str | None = None,
                    progress: Progress = lambda f: None) -> ImportReport:
     """Import files uploaded in the app: zips are unpacked, images go to `class_name`.
 
     Uploaded masks beside their photos (same stem, or `_mask` names) are paired as in a folder.
+    A file given as a binary file object (Streamlit's UploadedFile) is never read whole: see spool_upload.
     """
     report = ImportReport()
     images = [(n, d) for n, d in files if not n.lower().endswith(".zip")]
@@ -504,7 +533,7 @@ def import_uploads(ws: Workspace, files: list[tuple[str, bytes]], *, class_name:
         taken: set[str] = set()
         for index, (name, data) in enumerate(images):
             path = scratch / _scratch_name(name, index, taken)
-            path.write_bytes(data)
+            spool_upload(data, path)
             labels[path] = _base_name(name)
         plan = _plain_plan(list(labels), lambda p: class_name, _Origin.of(scratch, "", names=labels))
         report.merge(import_jobs(ws, plan, texture=texture, license=license, progress=progress))

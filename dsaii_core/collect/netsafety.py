@@ -19,6 +19,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Addresses that hold no image host a user wants; refused even with allow_private=True
 # (169.254.169.254 is the cloud metadata service).
 _ALWAYS_REFUSED = ("link-local", "multicast", "unspecified", "reserved")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: a gateway forwards to the last 32 bits
 
 
 class AddressRefused(DsaiiError):
@@ -37,9 +38,24 @@ class AddressPolicy:
         return [ipaddress.ip_network(n, strict=False) for n in self.allow_private]
 
     def refusal(self, ip: IPAddress) -> str | None:
-        """Why `ip` may not be reached, or None when it may."""
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
+        """Why `ip` may not be reached, or None when it may.
+
+        IPv6 addresses that lead to an IPv4 address are judged by it too: an IPv4-mapped (::ffff:0:0/96) or
+        NAT64 (64:ff9b::/96) address is its IPv4 address; a 6to4 (2002::/16) or Teredo (2001::/32) one must
+        pass both as itself and with the IPv4 addresses it tunnels to (2002:7f00:1:: is 127.0.0.1).
+        """
+        if isinstance(ip, ipaddress.IPv6Address):
+            translated = ip.ipv4_mapped or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
+            if translated is not None:
+                why = self._refusal(translated)
+                return why and f"{why} (as {ip})"
+            for inner in (ip.sixtofour, *(ip.teredo or ())):
+                why = inner is not None and self._refusal(inner)
+                if why:
+                    return f"{why} (inside {ip})"
+        return self._refusal(ip)
+
+    def _refusal(self, ip: IPAddress) -> str | None:
         if any(ip in network for network in self._networks()):
             return None
         category = _category(ip)

@@ -124,3 +124,27 @@ def test_download_many_keeps_order_and_reports_progress(web, downloader):
     results = list(downloader.download_many(urls, progress=seen.append))
     assert [r.url for r in results] == urls and [r.ok for r in results] == [True, False, True]
     assert seen == [1, 2, 3]
+
+
+@pytest.mark.parametrize("address, refused", [
+    ("2002:7f00:1::1", "loopback address 127.0.0.1 (inside 2002:7f00:1::1)"),       # 6to4 of 127.0.0.1
+    ("2002:a9fe:a9fe::", "link-local address 169.254.169.254 (inside 2002:a9fe:a9fe::)"),
+    ("2002:a00:1::", "private address 10.0.0.1 (inside 2002:a00:1::)"),
+    ("64:ff9b::7f00:1", "loopback address 127.0.0.1 (as 64:ff9b::7f00:1)"),          # NAT64
+    ("64:ff9b::a9fe:a9fe", "link-local address 169.254.169.254 (as 64:ff9b::a9fe:a9fe)"),
+    ("::ffff:10.0.0.1", "private address 10.0.0.1 (as ::ffff:a00:1)"),              # IPv4-mapped
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe",                                       # Teredo, client 127.0.0.1
+     "loopback address 127.0.0.1 (inside 2001:0:4136:e378:8000:63bf:80ff:fffe)"),
+])
+def test_ipv6_addresses_that_carry_an_ipv4_address_are_judged_by_it(address, refused):
+    assert AddressPolicy().refusal(ipaddress.ip_address(address)) == refused
+
+
+def test_ipv6_forms_of_public_ipv4_addresses_pass_and_allowed_networks_apply_inside():
+    public = AddressPolicy()
+    assert public.refusal(ipaddress.ip_address("2002:808:808::1")) is None      # 6to4 of 8.8.8.8
+    assert public.refusal(ipaddress.ip_address("64:ff9b::808:808")) is None     # NAT64 of 8.8.8.8
+    loopback_only = AddressPolicy(allow_private=["127.0.0.0/8"])
+    assert loopback_only.refusal(ipaddress.ip_address("2002:7f00:1::1")) is None
+    assert "private address 10.0.0.1" in loopback_only.refusal(ipaddress.ip_address("2002:a00:1::"))
+    assert "link-local" in AddressPolicy(True).refusal(ipaddress.ip_address("2002:a9fe:a9fe::"))

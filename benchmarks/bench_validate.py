@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_validate.py                          # 78 classes, ~3k images, 256–512 px
     .venv/bin/python benchmarks/bench_validate.py --classes 10 --normals 10 --anomalies 4   # a quick look
     .venv/bin/python benchmarks/bench_validate.py --workspace /tmp/seed-ws                 # build once, reuse
+    .venv/bin/python benchmarks/bench_validate.py --workspace /tmp/seed-ws --decode-floor  # + decoding alone
 
 The workspace is synthetic but made of real photos: every normal is a random crop (60–100 % of the side),
 turn, mirror and brightness change of a photo from data/demo and ../shared/data (MVTec AD hazelnut and
@@ -11,6 +12,9 @@ of its class's normals with a defect painted inside a drawn mask of 1–5 % of t
 scratched), accepted, and a child of that normal, as the inpainting job files them; its mask is the
 normal's anomaly mask. Both sides run on the same files, one after the other: the DSAII export
 (`export_workspace`), then `validate` on it with a process per core, then on one process.
+
+The export copies files byte for byte (and hashes them); validate decodes every image and mask, so decoding
+alone (`--decode-floor`) bounds how close to the export it can come.
 """
 
 from __future__ import annotations
@@ -121,6 +125,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workspace", type=Path, help="build the workspace here once and reuse it")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each side; the best is reported")
+    parser.add_argument("--decode-floor", action="store_true",
+                        help="also time decoding every file once in one process (what any pixel check must pay)")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-validate-"))
@@ -153,6 +159,13 @@ def main() -> None:
               f"= {min(validate_s) / min(export_s):.2f} × the export")
         print(f"validate (1 proc)    {min(serial_s):7.2f} s  ({images / min(serial_s):6.0f} images/s)  "
               f"= {min(serial_s) / min(export_s):.2f} × the export")
+        if args.decode_floor:
+            started = time.perf_counter()
+            for path in sorted(p for p in out.rglob("*.png")):
+                imageio.read_image(path.read_bytes(), str(path))
+            floor = time.perf_counter() - started
+            print(f"decode only (1 proc) {floor:7.2f} s  = {floor / min(export_s):.2f} × the export, "
+                  f"{floor / min(serial_s):.0%} of validate on 1 process")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -2,7 +2,8 @@
 rate limit, robots.txt and X-Robots-Tag respected, a size cap, safe redirects and a real decode.
 
 Every request goes through `Downloader.request`, which checks the address (see netsafety) at every
-hop and connects to the checked IP, so no page can steer the crawler into a private network.
+hop and connects to the checked IP, so no page can steer the crawler into a private network. Each hop
+ends by its deadline whatever the server does: every socket operation is cut to the time left (see deadline).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -22,6 +24,7 @@ from protego import Protego
 
 from dsaii_core import imageio
 from dsaii_core.atomic import sha256_bytes
+from dsaii_core.collect.deadline import DeadlineTransport
 from dsaii_core.collect.netsafety import AddressPolicy
 from dsaii_core.errors import DsaiiError
 
@@ -124,6 +127,8 @@ class Downloader:
         self.settings = settings or DownloadSettings()
         self.policy = AddressPolicy(self.settings.allow_private)
         timeout = httpx.Timeout(self.settings.read_timeout_s, connect=self.settings.connect_timeout_s)
+        transport = transport or DeadlineTransport()
+        self._until = transport.until if isinstance(transport, DeadlineTransport) else lambda deadline: nullcontext()
         self._client = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport,
                                     headers={"User-Agent": self.settings.user_agent}, trust_env=False)
         self._gate = _HostGate(self.settings.per_host_interval_s)
@@ -154,21 +159,29 @@ class Downloader:
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
         self._gate.wait(f"{host}:{port}")
         deadline = time.monotonic() + self.settings.total_timeout_s
-        with self._client.stream("GET", pinned, headers=headers, extensions=extensions) as response:
-            if response.is_redirect or response.status_code >= 400:
-                return response, b""
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise FetchError(f"{url}: {int(declared) / 1e6:.1f} MB is over the size cap of {max_bytes / 1e6:.1f} MB")
-            chunks, size = [], 0
-            for chunk in response.iter_bytes(64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FetchError(f"{url}: response is over the size cap of {max_bytes / 1e6:.1f} MB")
-                if time.monotonic() > deadline:
-                    raise FetchError(f"{url}: took longer than {self.settings.total_timeout_s:.0f} s", permanent=False)
-                chunks.append(chunk)
-            return response, b"".join(chunks)
+        too_slow = f"{url}: took longer than {self.settings.total_timeout_s:g} s"
+        try:
+            with self._until(deadline), self._client.stream("GET", pinned, headers=headers,
+                                                            extensions=extensions) as response:
+                if response.is_redirect or response.status_code >= 400:
+                    return response, b""
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise FetchError(f"{url}: {int(declared) / 1e6:.1f} MB is over the size cap of "
+                                     f"{max_bytes / 1e6:.1f} MB")
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():  # each read's bytes as they come, not 64 KB gathered first
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise FetchError(f"{url}: response is over the size cap of {max_bytes / 1e6:.1f} MB")
+                    if time.monotonic() > deadline:
+                        raise FetchError(too_slow, permanent=False)
+                    chunks.append(chunk)
+                return response, b"".join(chunks)
+        except httpx.TimeoutException:
+            if time.monotonic() < deadline - 0.005:  # (a socket timeout cut to the deadline may end a hair early)
+                raise  # a read / connect timeout: retried
+            raise FetchError(too_slow, permanent=False) from None
 
     def request(self, url: str, *, max_bytes: int | None = None, accept: str = "*/*",
                 check_robots: bool = True) -> Fetched:

@@ -148,3 +148,47 @@ def test_ipv6_forms_of_public_ipv4_addresses_pass_and_allowed_networks_apply_ins
     assert loopback_only.refusal(ipaddress.ip_address("2002:7f00:1::1")) is None
     assert "private address 10.0.0.1" in loopback_only.refusal(ipaddress.ip_address("2002:a00:1::"))
     assert "link-local" in AddressPolicy(True).refusal(ipaddress.ip_address("2002:a9fe:a9fe::"))
+
+
+@pytest.fixture(scope="module")
+def trickle():
+    """A server that sends a PNG's headers (or its status line and headers) one byte every 0.3 s."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if self.path == "/robots.txt":
+                self.send_error(404)
+                return
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 40\r\n\r\n"
+            self.wfile.write(head if self.path == "/body.png" else head[:17])
+            rest = (bytes(40) if self.path == "/body.png" else head[17:] + bytes(40))
+            try:
+                for i in range(len(rest)):
+                    self.wfile.write(rest[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.3)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("path", ["/body.png", "/headers.png"])
+def test_a_server_trickling_bytes_cannot_hold_a_download_past_its_deadline(trickle, fast_settings, path):
+    fast_settings.total_timeout_s, fast_settings.read_timeout_s = 2.0, 1.0  # each byte is well within 1 s
+    with Downloader(fast_settings) as client:
+        start = time.monotonic()
+        result = client.download(trickle + path)
+        elapsed = time.monotonic() - start
+    assert result.error == f"{trickle}{path}: took longer than 2 s" and not result.permanent
+    assert elapsed < 2.8  # the body alone takes 12 s at one byte per 0.3 s

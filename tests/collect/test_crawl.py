@@ -123,7 +123,7 @@ def test_the_crawl_never_writes_outside_the_workspace(ws, web, fast_settings, tm
     outside_after = {p for p in tmp_path.rglob("*") if not p.is_relative_to(ws.root)}
     assert outside_after == outside_before and not any(scratch.iterdir())
     files = [p.relative_to(ws.root).as_posix() for p in ws.root.rglob("*") if p.is_file()]
-    assert all(f.startswith(("classes/things/normal/", "dsaii.sqlite")) for f in files), files
+    assert all(f.startswith(("classes/things/normal/", "dsaii.sqlite", ".dsaii-workspace")) for f in files), files
 
 
 def test_without_permission_the_crawler_does_not_reach_loopback(ws, web, fast_settings):

@@ -70,7 +70,7 @@ with folder_tab:
                            help="Class folders, a DSAII dataset, an MVTec AD root or a folder of images. Masks beside "
                                 "their images (x.jpg + x.png, x_mask.png, a masks / ground_truth folder) are "
                                 "paired with them, never imported as images.")
-    folder_class = st.text_input("Put everything into class (optional)")
+    folder_class = st.text_input("Put everything into class (optional)", key="folder_class")
     folder_texture = st.checkbox("New classes are textures", key="folder_texture")
     if st.button("Import folder", disabled=not folder, key="import_folder"):
         with user_errors(), st.status("Importing…", expanded=False) as status:

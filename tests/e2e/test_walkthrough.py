@@ -1,8 +1,9 @@
 """A new user's first hour, in one browser session on a fresh workspace: every phase, page by page.
 
 Create a workspace from the sidebar, import a zip, crawl the fake search site, curate, make and fix
-object masks, generate and draw anomaly masks, inpaint (weight-free), review, export both layouts,
-run the baseline benchmark and read its dashboard. Each step checks the catalog and the files, and
+object masks, generate and draw anomaly masks, inpaint (weight-free), review (regenerate, then undo),
+export both layouts, run the baseline benchmark and read its dashboard, then import a Magnetic-tile-style
+folder whose masks lie beside the photos. Each step checks the catalog and the files, and
 leaves a screenshot `walkthrough-NN-<page>.png` in test-artifacts/.
 """
 
@@ -25,6 +26,7 @@ from dsaii_core.masks import objects
 from dsaii_core.masks.anomaly import anomaly_masks
 from dsaii_core.workspace import Workspace
 from tests.fixtures.fake_web import FakeWeb
+from tests.fixtures.import_trees import magnetic_tile_copy
 
 HAZELNUT = DEMO_DIR / "hazelnut"
 ZIPPED = ["train/good/000.png", "train/good/001.png", "train/good/002.png", "train/good/003.png",
@@ -207,6 +209,16 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     ui.wait_until(lambda: status(redone) == "rejected")
     new = max(a.id for a in ws.catalog.items(cls.id, "anomaly"))
     assert status(new) == "pending" and ws.catalog.item(new).mask_id == ws.catalog.item(redone).mask_id
+    # Undo after regenerate: the old result is back and the new one is gone (never two results for one mask).
+    ui.wait_idle()
+    ui.click(".st-key-undo button")
+    ui.wait_until(lambda: (status(redone), status(new)) == ("pending", "deleted"))
+    ui.wait_text("Undid your last change: regenerated anomaly")
+    ui.wait_idle()
+    ui.click(f".st-key-regen_{redone} button")  # and again, for good
+    ui.wait_until(lambda: status(redone) == "rejected")
+    new = max(a.id for a in ws.catalog.items(cls.id, "anomaly"))
+    assert status(new) == "pending" and ws.catalog.item(new).mask_id == ws.catalog.item(redone).mask_id
     ui.wait_text(f"#{new}")
     ui.screenshot("walkthrough-09-review")
     passing = {t.anomaly.id for t in review.tiles(ws, cls.id, ("pending",), flag="passed")}
@@ -254,3 +266,25 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     bars = WebDriverWait(ui.driver, 60).until(lambda d: chart.find_elements(By.CSS_SELECTOR, ".barlayer .point"))
     assert len(bars) == 1 and [t.text for t in chart.find_elements(By.CSS_SELECTOR, ".xtick text")] == ["hazelnut"]
     ui.screenshot("walkthrough-11-benchmark")
+
+    # 11. Collect: a Magnetic-tile-style folder, each photo with a same-stem mask beside it (x.jpg + x.png).
+    tiles = magnetic_tile_copy(tmp_path / "Magnetic-tile")
+    ui.go("collect", "Collect")
+    ui.fill(".st-key-import_license input", "research use with citation")
+    ui.wait_idle()
+    WebDriverWait(ui.driver, 60).until(lambda d: d.find_elements(
+        By.XPATH, "//*[@role='tab'][contains(., 'Folder on this machine')] | //*[text()='Folder on this machine']"))[0].click()
+    ui.fill(".st-key-folder_path input", str(tiles))
+    ui.fill(".st-key-folder_class input", "magnetic tile")
+    ui.click(".st-key-folder_texture label")
+    ui.wait_idle()
+    ui.click(".st-key-import_folder button")
+    ui.wait_text("Masks beside images (6)")
+    tile = ws.get_class("magnetic tile")
+    normals, anomalies = (ws.catalog.items(tile.id, role) for role in ("normal", "anomaly"))
+    assert len(normals) == 3 and len(anomalies) == 3 and all(a.mask_id for a in anomalies)  # no mask as an image
+    names = [ws.catalog.provenance(i.id)["original_name"] for i in normals + anomalies]
+    assert all(n.startswith("Magnetic-tile/MT_") and n.endswith(".jpg") for n in names)
+    assert {ws.catalog.provenance(i.id)["license"] for i in normals + anomalies} == {"research use with citation"}
+    show_last_message(ui)
+    ui.screenshot("walkthrough-12-collect-masks-beside-images")

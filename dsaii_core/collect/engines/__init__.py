@@ -11,10 +11,12 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Sequence
+from urllib.parse import urlsplit
 
 import numpy as np
 
+from dsaii_core.collect.netsafety import AddressPolicy
 from dsaii_core.errors import DsaiiError
 
 ENGINE_DIR = Path(__file__).resolve().parent
@@ -66,11 +68,18 @@ def engine_spec(name_or_path: str | Path) -> dict:
 
 
 def load_engine(name_or_path: str | Path, *, downloader=None, base_url: str | None = None,
-                folder: Path | None = None, driver_factory=None, cache_dir: Path | None = None) -> Engine:
-    """An engine ready to search; `base_url` overrides the file's (tests point engines at fake servers)."""
+                folder: Path | None = None, driver_factory=None, cache_dir: Path | None = None,
+                allow_private: bool | Sequence[str] = False) -> Engine:
+    """An engine ready to search; `base_url` overrides the file's (tests point engines at fake servers).
+
+    Its base URL must be http(s); the addresses it reaches pass the downloader's policy (a browser
+    engine without a downloader: `allow_private`'s), checked when each page or API is requested.
+    """
     spec = engine_spec(name_or_path)
     if base_url:
         spec["base_url"] = base_url.rstrip("/")
+    if "base_url" in spec and urlsplit(str(spec["base_url"])).scheme not in ("http", "https"):
+        raise DsaiiError(f"engine {spec['name']}: base URL '{spec['base_url']}' is not an http(s) URL")
     kind = spec.get("kind")
     if kind in ("openverse", "wikimedia"):
         from dsaii_core.collect.engines.api import OpenverseEngine, WikimediaEngine
@@ -79,8 +88,9 @@ def load_engine(name_or_path: str | Path, *, downloader=None, base_url: str | No
         return (OpenverseEngine if kind == "openverse" else WikimediaEngine)(spec, downloader)
     if kind == "browser":
         from dsaii_core.collect.engines.browser import BrowserEngine
+        policy = downloader.policy if downloader is not None else AddressPolicy(allow_private)
         return BrowserEngine(spec, driver_factory=driver_factory,
-                             scratch_dir=Path(cache_dir) / "browser" if cache_dir else None)
+                             scratch_dir=Path(cache_dir) / "browser" if cache_dir else None, policy=policy)
     if kind == "local":
         from dsaii_core.collect.engines.local import LocalFolderEngine
         if folder is None:

@@ -5,6 +5,7 @@ the URLs, the clicks that open the upload dialog, the file input that takes the 
 the result selectors, the attribute holding the image URL, and how more results appear (scrolling,
 a "more" button). Waits are explicit (WebDriverWait on a condition), never fixed sleeps. When the
 page no longer matches the file, one DsaiiError says which selector failed and which file to fix.
+Every page the engine opens must be http(s) on an address the downloads' policy allows (see netsafety).
 """
 
 from __future__ import annotations
@@ -29,13 +30,25 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from dsaii_core import imageio
 from dsaii_core.collect.engines import Candidate
+from dsaii_core.collect.netsafety import AddressPolicy
 from dsaii_core.errors import DsaiiError
 
 CHROMIUM = os.environ.get("DSAII_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("DSAII_CHROMEDRIVER", "/usr/bin/chromedriver")
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+CHROMIUM_FLAGS = ("--headless=new", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage", "--window-size=1280,1000")
+
+
+def chromium_flags(profile_dir: Path) -> list[str]:
+    """Chromium's command-line flags: its sandbox stays on unless we run as root.
+
+    The sandbox is what keeps a hostile page's exploit inside the renderer process. Chromium will not
+    start as root unless told --no-sandbox (crbug.com/638180: a sandbox cannot confine root), so only then
+    is it switched off; on a server, run the app as an ordinary user.
+    """
+    sandbox = ["--no-sandbox"] if os.geteuid() == 0 else []
+    return [*CHROMIUM_FLAGS, *sandbox, f"--user-data-dir={profile_dir}"]
 
 
 def make_driver(profile_dir: Path) -> WebDriver:
@@ -45,12 +58,15 @@ def make_driver(profile_dir: Path) -> WebDriver:
                          "install them (Debian: apt-get install chromium chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}"):
+    flags = chromium_flags(profile_dir)
+    for flag in flags:
         options.add_argument(flag)
     try:
         return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     except WebDriverException as exc:
-        raise DsaiiError(f"cannot start headless Chromium: {exc.msg or exc}") from exc
+        hint = ("" if "--no-sandbox" in flags else " (Chromium's sandbox needs unprivileged user namespaces, "
+                "kernel.unprivileged_userns_clone=1, or the setuid chrome-sandbox helper)")
+        raise DsaiiError(f"cannot start headless Chromium: {exc.msg or exc}{hint}") from exc
 
 
 def _is_web_url(value: str | None) -> bool:
@@ -61,8 +77,9 @@ class BrowserEngine:
     """A search site described by an engine file, searched in headless Chromium."""
 
     def __init__(self, spec: dict, driver_factory: Callable[[Path], WebDriver] | None = None,
-                 scratch_dir: Path | None = None):
+                 scratch_dir: Path | None = None, policy: AddressPolicy = AddressPolicy()):
         self.name = spec["name"]
+        self.policy = policy
         self.scratch_dir = scratch_dir
         self.spec = spec
         self.file = spec.get("file", f"{self.name}.toml")
@@ -83,6 +100,9 @@ class BrowserEngine:
         if not use_reverse and not (query and "keyword" in self.spec):
             raise DsaiiError(f"engine {self.name} needs "
                              + ("a reference image" if self.needs == "reference" else "a query"))
+        page = self.spec["reverse" if use_reverse else "keyword"]["url"].format(
+            base_url=self.spec.get("base_url", ""), query=quote_plus(query or ""))
+        self.policy.resolve(page)  # refused before Chromium starts
         if self.scratch_dir is not None:
             Path(self.scratch_dir).mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix="dsaii-browser-", dir=self.scratch_dir))
@@ -91,10 +111,9 @@ class BrowserEngine:
             try:
                 driver.set_page_load_timeout(self.timeouts["page_s"])
                 if use_reverse:
-                    self._upload(driver, reference, workdir / "reference.png")
+                    self._upload(driver, page, reference, workdir / "reference.png")
                 else:
-                    driver.get(self.spec["keyword"]["url"].format(base_url=self.spec.get("base_url", ""),
-                                                                  query=quote_plus(query)))
+                    self._open(driver, page)
                     self._dismiss_consent(driver)
                 return self._collect(driver, limit, None if use_reverse else query)
             except TimeoutException as exc:
@@ -106,6 +125,15 @@ class BrowserEngine:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    def _open(self, driver: WebDriver, url: str) -> None:
+        """Load `url` once it passes the downloads' address policy (http(s) only: never file:, chrome:,
+        javascript:), and check where redirects led."""
+        self.policy.resolve(url)
+        driver.get(url)
+        landed = driver.current_url
+        if urlsplit(landed).scheme in ("http", "https") and landed != url:
+            self.policy.resolve(landed)
+
     def _dismiss_consent(self, driver: WebDriver) -> None:
         for selector in self.spec.get("consent", []):
             for button in driver.find_elements(By.CSS_SELECTOR, selector):
@@ -113,11 +141,11 @@ class BrowserEngine:
                     button.click()
                     break
 
-    def _upload(self, driver: WebDriver, reference: np.ndarray, path: Path) -> None:
+    def _upload(self, driver: WebDriver, page: str, reference: np.ndarray, path: Path) -> None:
         """Open the reverse-search page and give it the reference image through its file input."""
         reverse = self.spec["reverse"]
         imageio.write_png(path, reference)
-        driver.get(reverse["url"].format(base_url=self.spec.get("base_url", "")))
+        self._open(driver, page)
         self._dismiss_consent(driver)
         wait = WebDriverWait(driver, self.timeouts["page_s"])
         for selector in reverse.get("click", []):

@@ -85,7 +85,8 @@ def report(ws: Path = typer.Argument(..., help="Workspace folder."),
            runs: Optional[list[int]] = typer.Option(None, "--run", help="Only this run id (repeatable)."),
            as_json: bool = typer.Option(False, "--json", help="Print JSON."),
            as_csv: bool = typer.Option(False, "--csv", help="Print CSV.")):
-    """Per-class metrics of the stored runs (with the mean over classes)."""
+    """Per-class metrics of the stored runs (with the mean over classes); where a class has real and synthetic
+    anomalies, every metric also on each kind apart (an `anomalies` column: all / real / synthetic)."""
     from dsaii_core.bench.reports import wide_table
     from dsaii_core.bench.runs import metrics_frame
     workspace = Workspace.open(ws)
@@ -98,8 +99,9 @@ def report(ws: Path = typer.Argument(..., help="Workspace folder."),
         raise DsaiiError(f"{ws}: no benchmark runs yet (python -m dsaii_core bench run {ws})")
     table = wide_table(frame)
     if as_json:
-        echo_json([{"run": run, "class": cls, **{k: _clean(v) for k, v in row.items()}}
-                   for (run, cls), row in table.to_dict("index").items()])
+        levels = table.index.names
+        echo_json([{**dict(zip(levels, index)), **{k: _clean(v) for k, v in row.items()}}
+                   for index, row in table.to_dict("index").items()])
     elif as_csv:
         typer.echo(table.to_csv(float_format="%.6f"), nl=False)
     else:

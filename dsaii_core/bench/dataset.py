@@ -4,7 +4,9 @@
     <class>/ground_truth/<defect>/<stem>_mask.png
 
 A test image is named by its key `<defect>/<stem>` (e.g. `crack/000`, `good/003`), unique in its class;
-maps of imported scores and of stored runs use the same keys. A workspace is benchmarked through its
+maps of imported scores and of stored runs use the same keys. An anomaly is real or synthetic by its defect
+folder: our export puts every anomaly that has no defect name of its own (what inpainting makes, and the
+anomalies of an imported DSAII dataset) under `synthetic/`, and imported real defects under their own names. A workspace is benchmarked through its
 MVTec export (`export_workspace(..., layout='mvtec', seed=seed)`), which is deterministic per seed.
 """
 
@@ -23,6 +25,9 @@ from dsaii_core import imageio
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import DB_NAME, Workspace
 
+SYNTHETIC_DEFECT = "synthetic"     # the export's folder for anomalies without a defect name of their own
+ORIGINS = ("real", "synthetic")
+
 
 @dataclass(frozen=True)
 class BenchImage:
@@ -37,6 +42,13 @@ class BenchImage:
     @property
     def label(self) -> int:
         return 0 if self.defect == "good" else 1
+
+    @property
+    def origin(self) -> str:
+        """'normal' for a good image; an anomaly is 'synthetic' (in the export's synthetic/ folder) or 'real'."""
+        if self.label == 0:
+            return "normal"
+        return "synthetic" if self.defect == SYNTHETIC_DEFECT else "real"
 
     def read_mask(self, shape: tuple[int, int]) -> np.ndarray:
         """The ground truth as H×W uint8 0/255 (all zero for a normal image), resized to `shape` if needed."""

@@ -6,43 +6,92 @@ features, subsampled by a greedy coreset; they differ only in the features:
   from a local file), each averaged over 3×3 neighbourhoods, layer 3 upsampled to layer 2's grid.
 - Baseline: hand-crafted colour and gradient statistics of 8×8 and 16×16 cells, standardised; no
   weights at all, so it always runs, but it is a weak baseline and is labelled so.
-The patch-distance grid is upsampled to the input size, smoothed with a Gaussian (σ = 4) and resized to
-the image; the image score is the maximum of that map.
+The patch-distance grid is upsampled to the input size and smoothed with a Gaussian (σ = 4): that is the
+map a run stores (at the detector's resolution, see map_store); the image score is the maximum of the map
+resized to the image. Features, memory bank and distances are computed on CUDA or Apple's MPS when there is
+one (`device="auto"`), else on the CPU with every core.
+
+anomalib's models are detectors too, named `anomalib:<Model>` (see anomalib_detector.py).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dsaii_core import imageio
+from dsaii_core.bench.map_store import AnomalyMap
 from dsaii_core.errors import DsaiiError
+
+if TYPE_CHECKING:
+    from dsaii_core.bench.dataset import ClassSplit
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DETECTORS = ("patchcore", "baseline")
+ANOMALIB_PREFIX = "anomalib:"
+DEVICES = ("auto", "cpu", "cuda", "mps")
 BASELINE_LABEL = "weak baseline: hand-crafted colour/gradient patch features + kNN, no model weights"
 
 
 class PatchFeatures(Protocol):
-    """Turns a batch B×3×S×S (RGB in [0, 1]) into patch features B×D×h×w."""
+    """Turns a batch B×3×S×S (RGB in [0, 1]) into patch features B×D×h×w, on the batch's device."""
     def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
 
 
+Predictions = dict[str, tuple[float, AnomalyMap]]   # test image key -> (image score, map)
+
+
+class Detector(Protocol):
+    """What a run needs of a detector: its settings, and a class's test images scored after training on `train`."""
+    name: str
+    settings: dict
+
+    def score_class(self, split: ClassSplit, train: list[Path],
+                    progress: Callable[[float], None] = lambda f: None) -> Predictions: ...
+
+
+# -- where the work runs ----------------------------------------------------------------------
+def resolve_device(choice: str = "auto") -> torch.device:
+    """'auto': CUDA when there is a GPU, else Apple's MPS, else the CPU; or the device named, if it is there."""
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    try:
+        device = torch.device(choice)
+    except RuntimeError:
+        raise DsaiiError(f"unknown device '{choice}': choose one of {', '.join(DEVICES)}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DsaiiError("device 'cuda' asked for, but torch sees no CUDA GPU here (use auto or cpu)")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DsaiiError("device 'mps' asked for, but this machine has no Apple GPU (use auto or cpu)")
+    return device
+
+
+def use_every_core() -> int:
+    """Let torch use every core this process may run on; returns the thread count.
+
+    torch's default is the physical cores only. A process told otherwise (OMP_NUM_THREADS, which Ray sets for
+    its workers) keeps what it was told.
+    """
+    if "OMP_NUM_THREADS" not in os.environ:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        torch.set_num_threads(max(1, cores))
+    return torch.get_num_threads()
+
+
 # -- features ---------------------------------------------------------------------------------
-def load_backbone(name: str, weights: Path) -> torch.nn.Module:
-    """A torchvision ResNet-family model with weights read from a local file (.pt/.pth or .safetensors)."""
-    import torchvision
-    if name not in torchvision.models.list_models(module=torchvision.models):
-        raise DsaiiError(f"unknown torchvision architecture '{name}' (e.g. wide_resnet50_2, resnet18)")
-    model = torchvision.models.get_model(name, weights=None)
-    if not all(hasattr(model, layer) for layer in ("layer2", "layer3")):
-        raise DsaiiError(f"'{name}' has no layer2 / layer3: PatchCore needs a ResNet-family backbone")
+def read_state_dict(weights: Path) -> dict[str, torch.Tensor]:
+    """A state dict from a local .pt / .pth / .safetensors file (unwrapped from 'state_dict' / 'model')."""
     weights = Path(weights)
     if not weights.is_file():
         raise DsaiiError(f"{weights}: no such weights file")
@@ -57,6 +106,18 @@ def load_backbone(name: str, weights: Path) -> torch.nn.Module:
     state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
     if not isinstance(state, dict):
         raise DsaiiError(f"{weights}: not a state dict")
+    return state
+
+
+def load_backbone(name: str, weights: Path) -> torch.nn.Module:
+    """A torchvision ResNet-family model with weights read from a local file (.pt/.pth or .safetensors)."""
+    import torchvision
+    if name not in torchvision.models.list_models(module=torchvision.models):
+        raise DsaiiError(f"unknown torchvision architecture '{name}' (e.g. wide_resnet50_2, resnet18)")
+    model = torchvision.models.get_model(name, weights=None)
+    if not all(hasattr(model, layer) for layer in ("layer2", "layer3")):
+        raise DsaiiError(f"'{name}' has no layer2 / layer3: PatchCore needs a ResNet-family backbone")
+    state = read_state_dict(Path(weights))
     missing, _ = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("fc.")]
     if missing:
@@ -78,7 +139,8 @@ class CnnFeatures:
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         m = self.model
-        x = (images - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
+        x = (images - mean) / torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
         x = m.maxpool(m.relu(m.bn1(m.conv1(x))))
         layer2 = m.layer2(m.layer1(x))
         layer3 = m.layer3(layer2)
@@ -105,7 +167,7 @@ class HandcraftedFeatures:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         r, g, b = images[:, 0:1], images[:, 1:2], images[:, 2:3]
         intensity = (r + g + b) / 3
-        kernel = _SOBEL_X.view(1, 1, 3, 3)
+        kernel = _SOBEL_X.to(images.device).view(1, 1, 3, 3)
         gx = F.conv2d(F.pad(intensity, (1, 1, 1, 1), mode="replicate"), kernel)
         gy = F.conv2d(F.pad(intensity, (1, 1, 1, 1), mode="replicate"), kernel.transpose(2, 3))
         per_pixel = torch.cat([intensity, (r - g) / 2, (r + g - 2 * b) / 4, intensity ** 2,
@@ -131,15 +193,15 @@ def greedy_coreset(features: torch.Tensor, count: int, *, seed: int = 0,
     n = features.shape[0]
     if count >= n:
         return torch.arange(n)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)     # on the CPU: the same draws on every device
     points = features.float()
     if projection_dim is not None and projection_dim < points.shape[1]:
         projection = torch.randn(points.shape[1], projection_dim, generator=generator) / projection_dim ** 0.5
-        points = points @ projection
+        points = points @ projection.to(points.device)
     squared_norms = (points ** 2).sum(1)
     chosen = torch.empty(count, dtype=torch.long)
     chosen[0] = int(torch.randint(n, (1,), generator=generator))
-    nearest = torch.full((n,), float("inf"))
+    nearest = torch.full((n,), float("inf"), device=points.device)
     for step in range(1, count + 1):
         centre = int(chosen[step - 1])
         # squared distances to the new centre: |p|² - 2 p·c + |c|² (one matrix-vector product)
@@ -151,14 +213,14 @@ def greedy_coreset(features: torch.Tensor, count: int, *, seed: int = 0,
 
 def nearest_distances(queries: torch.Tensor, bank: torch.Tensor, *, query_chunk: int = 4096,
                       bank_chunk: int = 16384) -> torch.Tensor:
-    """Euclidean distance of each query row to its nearest bank row, in chunks to bound memory."""
-    best = torch.empty(queries.shape[0])
+    """Euclidean distance of each query row to its nearest bank row, in chunks to bound memory (on the bank's device)."""
     bank = bank.float()
+    best = torch.empty(queries.shape[0], device=bank.device)
     bank_sq = (bank ** 2).sum(1)
     for q0 in range(0, queries.shape[0], query_chunk):
-        q = queries[q0:q0 + query_chunk].float()
+        q = queries[q0:q0 + query_chunk].float().to(bank.device)
         q_sq = (q ** 2).sum(1, keepdim=True)
-        current = torch.full((q.shape[0],), float("inf"))
+        current = torch.full((q.shape[0],), float("inf"), device=bank.device)
         for b0 in range(0, bank.shape[0], bank_chunk):
             squared = q_sq + bank_sq[b0:b0 + bank_chunk] - 2 * q @ bank[b0:b0 + bank_chunk].T
             current = torch.minimum(current, squared.min(dim=1).values)
@@ -170,7 +232,7 @@ def nearest_distances(queries: torch.Tensor, bank: torch.Tensor, *, query_chunk:
 def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
     """B×1×H×W maps blurred with a Gaussian of `sigma` pixels (kernel ±4σ, reflected borders)."""
     radius = int(round(4 * sigma))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=maps.device)
     kernel = torch.exp(-x ** 2 / (2 * sigma ** 2))
     kernel /= kernel.sum()
     padded = F.pad(maps, (radius, radius, radius, radius), mode="reflect")
@@ -189,6 +251,7 @@ class PatchCore:
     standardise: bool = False       # scale each feature by the normal patches' spread (hand-crafted features)
     seed: int = 0
     batch_size: int = 8
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     settings: dict = field(default_factory=dict)
     memory_bank: torch.Tensor | None = None
     _mean: torch.Tensor | None = None
@@ -197,13 +260,15 @@ class PatchCore:
     def _batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         resized = [cv2.resize(np.ascontiguousarray(im[..., :3] if im.ndim == 3 else np.dstack([im] * 3)),
                               (self.image_size, self.image_size), interpolation=cv2.INTER_AREA) for im in images]
-        return torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).float() / 255.0
+        batch = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2)
+        return batch.to(self.device).float() / 255.0
 
     def _patches(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, tuple[int, int]]:
         features = self.features(self._batch(images))
         grid = features.shape[-2:]
         return features.permute(0, 2, 3, 1).reshape(-1, features.shape[1]), (int(grid[0]), int(grid[1]))
 
+    @torch.no_grad()
     def fit(self, images: Sequence[np.ndarray], progress: Callable[[float], None] = lambda f: None) -> None:
         """Build the memory bank from normal images (RGB uint8), subsampled to `coreset_ratio`."""
         if not images:
@@ -217,11 +282,15 @@ class PatchCore:
             self._mean, self._std = bank.mean(0), bank.std(0).clamp_min(1e-6)
             bank = (bank - self._mean) / self._std
         count = max(1, int(round(self.coreset_ratio * bank.shape[0])))
-        self.memory_bank = bank[greedy_coreset(bank, count, seed=self.seed)].contiguous()
+        self.memory_bank = bank[greedy_coreset(bank, count, seed=self.seed).to(bank.device)].contiguous()
         progress(1.0)
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[tuple[float, np.ndarray]]:
-        """(image score, float32 anomaly map of the image's own H×W) for each RGB uint8 image."""
+    @torch.no_grad()
+    def predict(self, images: Sequence[np.ndarray]) -> list[tuple[float, AnomalyMap]]:
+        """(image score, map at the detector's S×S covering the image) for each RGB uint8 image.
+
+        The score is the maximum of the map resized to the image.
+        """
         if self.memory_bank is None:
             raise DsaiiError("the detector has not been fitted")
         out = []
@@ -233,38 +302,70 @@ class PatchCore:
             distances = nearest_distances(patches, self.memory_bank).reshape(len(chunk), 1, *grid)
             maps = F.interpolate(distances, size=(self.image_size, self.image_size), mode="bilinear",
                                  align_corners=False)
-            maps = gaussian_blur(maps, self.sigma)[:, 0].numpy()
+            maps = gaussian_blur(maps, self.sigma)[:, 0].cpu().numpy()
             for image, score_map in zip(chunk, maps):
-                full = cv2.resize(score_map, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
-                out.append((float(full.max()), full.astype(np.float32)))
+                anomaly_map = AnomalyMap(score_map.astype(np.float32), (image.shape[0], image.shape[1]))
+                out.append((float(anomaly_map.full().max()), anomaly_map))
+        return out
+
+    def score_class(self, split: ClassSplit, train: list[Path],
+                    progress: Callable[[float], None] = lambda f: None) -> Predictions:
+        """Fit on the `train` normals, then score every test image of the class (read one at a time)."""
+        self.fit([imageio.read_image(p) for p in train], progress=lambda f: progress(0.4 * f))
+        out: Predictions = {}
+        for index, sample in enumerate(split.test):
+            out[sample.key], = self.predict([imageio.read_image(sample.image)])
+            progress(0.4 + 0.6 * (index + 1) / len(split.test))
         return out
 
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    """A built-in detector by name with its options; plain JSON-able values, so a background job can carry it."""
+    """A detector by name with its options; plain JSON-able values, so a background job can carry it.
+
+    `name`: 'baseline', 'patchcore' or 'anomalib:<Model>' (e.g. anomalib:Patchcore). `layers`, `epochs` and
+    `imagenet_dir` are anomalib's (None: the model's defaults); `device` is 'auto', 'cpu', 'cuda' or 'mps'.
+    """
     name: str = "baseline"
     backbone: str = "wide_resnet50_2"
     weights: str | None = None
     coreset_ratio: float = 0.1
     image_size: int = 224
     seed: int = 0
+    layers: tuple[str, ...] | None = None
+    epochs: int | None = None
+    device: str = "auto"
+    imagenet_dir: str | None = None
 
-    def build(self) -> PatchCore:
+    def __post_init__(self):
+        if self.layers is not None:   # a job's JSON gives a list
+            object.__setattr__(self, "layers", tuple(self.layers))
+
+    @property
+    def is_anomalib(self) -> bool:
+        return self.name.startswith(ANOMALIB_PREFIX)
+
+    def build(self) -> Detector:
         """A fresh, unfitted detector; DsaiiError for an unknown name, architecture or unreadable weights."""
+        if self.is_anomalib:
+            from dsaii_core.bench.anomalib_detector import AnomalibDetector
+            return AnomalibDetector.from_spec(self)
         if self.name not in DETECTORS:
-            raise DsaiiError(f"unknown detector '{self.name}': choose one of {', '.join(DETECTORS)}")
+            raise DsaiiError(f"unknown detector '{self.name}': choose one of {', '.join(DETECTORS)} or "
+                             f"{ANOMALIB_PREFIX}<Model> (e.g. {ANOMALIB_PREFIX}Patchcore)")
         if not 0 < self.coreset_ratio <= 1:
             raise DsaiiError(f"the coreset ratio must be in (0, 1], not {self.coreset_ratio}")
-        settings = {"coreset_ratio": self.coreset_ratio, "image_size": self.image_size, "seed": self.seed}
+        device = resolve_device(self.device)
+        settings = {"coreset_ratio": self.coreset_ratio, "image_size": self.image_size, "seed": self.seed,
+                    "device": self.device}
         common = {"name": self.name, "image_size": self.image_size, "coreset_ratio": self.coreset_ratio,
-                  "seed": self.seed}
+                  "seed": self.seed, "device": device}
         if self.name == "baseline":
             return PatchCore(HandcraftedFeatures(), standardise=True, settings={**settings, "label": BASELINE_LABEL},
                              **common)
         if self.weights is None:
             raise DsaiiError(f"PatchCore needs backbone weights: pass the path of a {self.backbone} state dict "
                              "(.pth / .safetensors), e.g. torchvision's ImageNet weights saved locally")
-        return PatchCore(CnnFeatures(load_backbone(self.backbone, Path(self.weights))),
-                         settings={**settings, "backbone": self.backbone, "weights": self.weights}, **common)
-
+        model = load_backbone(self.backbone, Path(self.weights)).to(device)
+        return PatchCore(CnnFeatures(model), settings={**settings, "backbone": self.backbone, "weights": self.weights},
+                         **common)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from dsaii_core import imageio
-from dsaii_core.bench import metrics, scores_io
+from dsaii_core.bench import map_store, metrics, scores_io
 from dsaii_core.bench.dataset import ClassSplit, read_mvtec
 from dsaii_core.bench.runs import DATASET_FOLDER, stored_run
 from dsaii_core.workspace import Workspace
@@ -22,7 +22,13 @@ class ClassOutcome:
     maps_dir: Path
 
     def read_map(self, key: str) -> np.ndarray:
-        return np.load(scores_io.map_path(self.maps_dir, self.split.folder.name, key))
+        """The stored map of one test image, at the image's size."""
+        return map_store.read_map(self.maps_dir, self.split.folder.name, key)
+
+    def read_maps(self) -> list[np.ndarray]:
+        """The stored maps of every test image, in test order, each at its image's size."""
+        maps = map_store.read_class(self.maps_dir, self.split.folder.name, [s.key for s in self.split.test])
+        return [maps[s.key].full() for s in self.split.test]
 
 
 def class_outcome(ws: Workspace, run_id: int, class_name: str) -> ClassOutcome:
@@ -43,7 +49,7 @@ def class_curves(outcome: ClassOutcome, points: int = 512) -> dict[str, tuple[np
             metrics.sorted_labels_scores(labels, [outcome.scores[s.key] for s in outcome.split.test]), None)
     except ValueError:
         pass
-    maps = [outcome.read_map(s.key) for s in outcome.split.test]
+    maps = outcome.read_maps()
     masks = [s.read_mask(m.shape) for s, m in zip(outcome.split.test, maps)]
     try:
         pixels = metrics.sorted_pixel_scores(masks, maps, regions=True)

@@ -1,8 +1,9 @@
 """Plotly figures and tables of benchmark runs: per-class bars, classes × runs heatmap, ROC / PRO curves,
 and the worst false positives / negatives with the map over the image and the ground truth outlined.
 
-Inputs are the long metrics table of runs.metrics_frame (run, class, metric, value) and the reference
-tables of references.py; nothing here reads files.
+Inputs are the long metrics table of runs.metrics_frame (run, class, anomalies, metric, value) and the
+reference tables of references.py; nothing here reads files. The per-class figures use the metrics on all
+anomalies; `origin_bars` puts real and synthetic anomalies side by side.
 """
 
 from __future__ import annotations
@@ -13,27 +14,35 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dsaii_core.bench.outcomes import Case
+from dsaii_core.bench.runs import wide_metrics
 from dsaii_core.overlay import overlay_mask
 
 METRIC_LABELS = {"image_auroc": "Image AUROC", "pixel_auroc": "Pixel AUROC", "aupro": "AUPRO (FPR ≤ 0.3)",
                  "f1_max": "Image F1-max", "pixel_f1_max": "Pixel F1-max"}
 DASHBOARD_METRICS = ("image_auroc", "pixel_auroc", "aupro", "f1_max")
 _LINE_STYLES = ("dot", "dash", "dashdot", "longdash")
+ORIGIN_LABELS = {"all": "all anomalies", "real": "real anomalies", "synthetic": "synthetic anomalies"}
+
+
+def on_all(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of metrics computed on all anomalies (the per-class figures' input)."""
+    return frame[frame["anomalies"] == "all"] if "anomalies" in frame.columns else frame
 
 
 def wide_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (run, class), one column per metric, plus a 'mean' class row per run."""
-    if frame.empty:
-        return pd.DataFrame()
-    wide = frame.pivot_table(index=["run", "class"], columns="metric", values="value", aggfunc="first", dropna=False)
-    means = wide.groupby(level="run").mean()
-    means.index = pd.MultiIndex.from_tuples([(run, "mean") for run in means.index], names=["run", "class"])
-    ordered = [m for m in METRIC_LABELS if m in wide.columns]
-    return pd.concat([wide, means]).sort_index(level="run", sort_remaining=False)[ordered]
+    """One row per (run, class), one column per metric, plus a 'mean' class row per run; a third index level,
+    anomalies (all / real / synthetic), when some class has both real and synthetic anomalies."""
+    return wide_metrics(frame, outer=("run",))
+
+
+def has_origins(frame: pd.DataFrame) -> bool:
+    """Whether some run measured real and synthetic anomalies apart."""
+    return "anomalies" in frame.columns and bool((frame["anomalies"] != "all").any())
 
 
 def classes_with_anomalies(frame: pd.DataFrame, run_id: int) -> tuple[list[str], list[str]]:
     """A run's classes split into (those with an image AUROC, those without: no anomalies to score), sorted."""
+    frame = on_all(frame)
     rows = frame[frame["run_id"] == run_id]
     scored = set(rows[(rows["metric"] == "image_auroc") & rows["value"].notna()]["class"])
     return sorted(scored), sorted(set(rows["class"]) - scored)
@@ -42,7 +51,8 @@ def classes_with_anomalies(frame: pd.DataFrame, run_id: int) -> tuple[list[str],
 def metric_bars(frame: pd.DataFrame, metric: str, *, dsaii_means: pd.DataFrame | None = None,
                 reference: pd.DataFrame | None = None) -> go.Figure:
     """Grouped bars of one metric per class, one colour per run; DSAII means as lines, a reference table as markers."""
-    data = frame[frame["metric"] == metric]
+    data = on_all(frame)
+    data = data[data["metric"] == metric]
     classes = sorted(data["class"].unique())
     figure = go.Figure()
     for run, rows in data.groupby("run", sort=False):
@@ -66,7 +76,8 @@ def metric_bars(frame: pd.DataFrame, metric: str, *, dsaii_means: pd.DataFrame |
 
 def runs_heatmap(frame: pd.DataFrame, metric: str) -> go.Figure:
     """Classes × runs heatmap of one metric, values written in the cells."""
-    data = frame[frame["metric"] == metric]
+    data = on_all(frame)
+    data = data[data["metric"] == metric]
     table = data.pivot_table(index="class", columns="run", values="value", aggfunc="first", dropna=False)
     table = table[[r for r in data["run"].unique() if r in table.columns]]
     text = [[f"{v:.3f}" if pd.notna(v) else "" for v in row] for row in table.to_numpy()]
@@ -75,6 +86,29 @@ def runs_heatmap(frame: pd.DataFrame, metric: str) -> go.Figure:
                                   colorbar={"title": METRIC_LABELS.get(metric, metric)}))
     figure.update_layout(title=f"{METRIC_LABELS.get(metric, metric)}: classes × runs", yaxis_autorange="reversed",
                          margin={"t": 50})
+    return figure
+
+
+def origin_bars(frame: pd.DataFrame, metric: str) -> go.Figure:
+    """One metric per class on real only, synthetic only and all anomalies (with all the normals), per run: the
+    classes that have both kinds, plus their mean."""
+    data = frame[frame["metric"] == metric]
+    classes = sorted(set(data.loc[data["anomalies"] != "all", "class"]))
+    data = data[data["class"].isin(classes)]
+    figure = go.Figure()
+    x = classes + ["mean"]
+    for (run, anomalies), rows in sorted(data.groupby(["run", "anomalies"], sort=False),
+                                        key=lambda item: (list(data["run"].unique()).index(item[0][0]),
+                                                          list(ORIGIN_LABELS).index(item[0][1]))):
+        values = rows.set_index("class")["value"].astype(float).reindex(classes)
+        values = pd.concat([values, pd.Series({"mean": values.mean()})])
+        figure.add_bar(x=x, y=values, name=f"{run} · {ORIGIN_LABELS[anomalies]}",
+                       text=[f"{v:.3f}" if pd.notna(v) else "n/a" for v in values], textposition="outside",
+                       cliponaxis=False, marker_pattern_shape={"all": "", "real": "/", "synthetic": "."}[anomalies])
+    label = METRIC_LABELS.get(metric, metric)
+    figure.update_layout(barmode="group", title=f"{label}: real against synthetic anomalies", yaxis_range=[0, 1.08],
+                         yaxis_title=label, xaxis_title="class", legend={"orientation": "h", "y": -0.25},
+                         margin={"t": 50, "b": 10})
     return figure
 
 

@@ -2,10 +2,15 @@
 
 A run is a row in the catalog's `runs` table (detector, settings with seeds and shots, where its files
 are) with per-class metrics in `run_metrics`. Its folder in the workspace, `runs/<random id>/`, holds the
-maps and scores.csv in the score-import format (see scores_io), so imported and built-in runs look the
-same, notes.json (per class: what it was trained on, why a metric is undefined), and `dataset/`, the
-test images and ground truth it was measured on, so curves and galleries stay true to the run when the
-workspace changes later. A built-in detector on a workspace runs as a background job (see tasks.py).
+maps (compact, see map_store; `bench import` reads a run folder back), scores.csv in the score-import
+format (see scores_io), notes.json (per class: what it was trained on, why a metric is undefined), and
+`dataset/`, the test images and ground truth it was measured on, so curves and galleries stay true to the
+run when the workspace changes later. A detector on a workspace runs as a background job (see tasks.py).
+
+Metrics are computed on the maps as stored (read back at their images' size). Where a class's test set
+has both real and synthetic anomalies (see dataset.BenchImage.origin), every metric is also computed on the
+normals with the real anomalies only and with the synthetic ones only, stored as `<metric>@real` and
+`<metric>@synthetic`: metrics_frame splits them into an `anomalies` column (all / real / synthetic).
 """
 
 from __future__ import annotations
@@ -24,16 +29,18 @@ import pandas as pd
 
 from dsaii_core import imageio
 from dsaii_core.atomic import atomic_write_text
-from dsaii_core.bench import metrics, scores_io
-from dsaii_core.bench.dataset import ClassSplit, benchmark_root, is_workspace, read_mvtec
+from dsaii_core.bench import map_store, metrics, scores_io
+from dsaii_core.bench.dataset import ORIGINS, BenchImage, ClassSplit, benchmark_root, is_workspace, read_mvtec
+from dsaii_core.bench.map_store import AnomalyMap
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import Workspace
 
 if TYPE_CHECKING:
-    from dsaii_core.bench.detectors import DetectorSpec, PatchCore
+    from dsaii_core.bench.detectors import Detector, DetectorSpec
     from dsaii_core.jobs import Executor
 
 METRICS = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "pixel_f1_max")
+ANOMALIES = ("all", *ORIGINS)      # which anomalies a metric was computed on (with all the normals)
 RUNS_FOLDER = "runs"
 DATASET_FOLDER = "dataset"
 NOTES_JSON = "notes.json"
@@ -58,48 +65,88 @@ class RunReport:
     maps_dir: Path | None = None
 
     def table(self) -> pd.DataFrame:
-        """One row per class, one column per metric, plus the mean over classes."""
-        frame = pd.DataFrame([{"class": c.name, **c.metrics} for c in self.classes], columns=["class", *METRICS])
-        frame = frame.set_index("class").astype(float)
-        frame.loc["mean"] = frame.mean()
-        return frame
+        """One row per class, one column per metric, plus the mean over classes (see wide_metrics)."""
+        rows = [{"class": c.name, "anomalies": anomalies, "metric": metric, "value": value}
+                for c in self.classes for name, value in c.metrics.items()
+                for metric, anomalies in [split_metric(name)]]
+        return wide_metrics(pd.DataFrame(rows, columns=["class", "anomalies", "metric", "value"]))
+
+
+def split_metric(name: str) -> tuple[str, str]:
+    """'image_auroc@real' -> ('image_auroc', 'real'); 'image_auroc' -> ('image_auroc', 'all')."""
+    metric, _, anomalies = name.partition("@")
+    return metric, anomalies or "all"
+
+
+def wide_metrics(long: pd.DataFrame, outer: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Long rows (outer..., class, anomalies, metric, value) as one row per (outer..., class, anomalies) and one
+    column per metric, with a 'mean' class (the mean over classes) closing each outer group.
+
+    The anomalies level (all / real / synthetic, in that order) is left out when every row is 'all'.
+    """
+    if long.empty:
+        return pd.DataFrame()
+    index = [*outer, "class", "anomalies"]
+    wide = long.set_index([*index, "metric"])["value"].astype(float).unstack("metric").sort_index()
+    means = wide.groupby(level=[*outer, "anomalies"]).mean()
+    means = means.assign(**{"class": "mean"}).set_index("class", append=True).reorder_levels(index)
+    table = pd.concat([wide, means])
+    if outer:
+        table = table.sort_index(level=list(outer), sort_remaining=False, kind="stable")
+    table = table[[m for m in METRICS if m in table.columns]]
+    if (table.index.get_level_values("anomalies") == "all").all():
+        table = table.droplevel("anomalies")
+    return table
 
 
 # -- scoring and evaluating one class -----------------------------------------------------------
-def evaluate(split: ClassSplit, scores: dict[str, float], maps: dict[str, np.ndarray]) -> ClassResult:
-    """The metrics of one class; a metric undefined for this test set (one class only) is None, with a note."""
-    labels = [s.label for s in split.test]
-    image_scores = [scores[s.key] for s in split.test]
-    masks = [s.read_mask(maps[s.key].shape) for s in split.test]
-    values: dict[str, float | None] = dict.fromkeys(METRICS)
-    notes = []
+def _metrics_of(samples: list[BenchImage], scores: dict[str, float], maps: dict[str, np.ndarray],
+                masks: dict[str, np.ndarray], notes: list[str], suffix: str = "") -> dict[str, float | None]:
+    values: dict[str, float | None] = {f"{m}{suffix}": None for m in METRICS}
+    what = f" ({suffix[1:]} anomalies)" if suffix else ""
+    labels = [s.label for s in samples]
     try:
-        values["image_auroc"] = metrics.image_auroc(labels, image_scores)
-        values["f1_max"] = metrics.f1_max(labels, image_scores)
+        values[f"image_auroc{suffix}"] = metrics.image_auroc(labels, [scores[s.key] for s in samples])
+        values[f"f1_max{suffix}"] = metrics.f1_max(labels, [scores[s.key] for s in samples])
     except ValueError as exc:
-        notes.append(f"image metrics undefined: {exc}")
+        notes.append(f"image metrics{what} undefined: {exc}")
     try:
-        values.update(metrics.pixel_metrics(masks, [maps[s.key] for s in split.test]))
+        pixel = metrics.pixel_metrics([masks[s.key] for s in samples], [maps[s.key] for s in samples])
+        values.update({f"{m}{suffix}": v for m, v in pixel.items()})
     except ValueError as exc:
-        notes.append(f"pixel metrics undefined: {exc}")
+        notes.append(f"pixel metrics{what} undefined: {exc}")
+    return values
+
+
+def evaluate(split: ClassSplit, scores: dict[str, float], maps: dict[str, AnomalyMap]) -> ClassResult:
+    """The metrics of one class, each map at its image's size; a metric undefined for this test set (one class
+    only) is None, with a note. With real and synthetic anomalies, also on each kind apart (`<metric>@real`)."""
+    full = {s.key: maps[s.key].full() for s in split.test}
+    masks = {s.key: s.read_mask(full[s.key].shape) for s in split.test}
+    notes: list[str] = []
+    values = _metrics_of(split.test, scores, full, masks, notes)
+    origins = {s.origin for s in split.test if s.label}
+    if set(ORIGINS) <= origins:
+        for origin in ORIGINS:
+            subset = [s for s in split.test if s.label == 0 or s.origin == origin]
+            values.update(_metrics_of(subset, scores, full, masks, notes, f"@{origin}"))
+        counts = {o: sum(s.origin == o for s in split.test) for o in ORIGINS}
+        notes.append(f"{counts['real']} real and {counts['synthetic']} synthetic anomalies: metrics also on each kind")
     return ClassResult(split.name, split.folder.name, values, dict(scores), notes)
 
 
-def score_class(detector: PatchCore, split: ClassSplit, shots: int | None, seed: int,
+def score_class(detector: Detector, split: ClassSplit, shots: int | None, seed: int,
                 maps_out: Path, progress: Callable[[float], None] = lambda f: None) -> ClassResult:
-    """Fit on k train normals (drawn with `seed`), score the test images, write their maps, evaluate."""
+    """Fit on k train normals (drawn with `seed`), score the test images, store their maps, evaluate them as stored."""
     started = time.time()
-    train = [imageio.read_image(p) for p in split.shots(shots, seed)]
-    detector.fit(train, progress=lambda f: progress(0.4 * f))
-    scores, maps = {}, {}
-    for index, sample in enumerate(split.test):
-        (score, anomaly_map), = detector.predict([imageio.read_image(sample.image)])
-        scores[sample.key], maps[sample.key] = score, anomaly_map
-        scores_io.write_map(maps_out, split.folder.name, sample.key, anomaly_map)
-        progress(0.4 + 0.6 * (index + 1) / len(split.test))
-    result = evaluate(split, scores, maps)
+    train = split.shots(shots, seed)
+    predictions = detector.score_class(split, train, progress=lambda f: progress(0.95 * f))
+    stored = map_store.write_class(maps_out, split.folder.name, {k: m for k, (_, m) in predictions.items()})
+    result = evaluate(split, {k: score for k, (score, _) in predictions.items()}, stored)
+    where = f" on {detector.device}" if getattr(detector, "device", None) is not None else ""
     result.notes.insert(0, f"trained on {len(train)} of {len(split.train)} normals, tested on {len(split.test)} "
-                           f"images, in {time.time() - started:.1f} s")
+                           f"images, in {time.time() - started:.1f} s{where}")
+    progress(1.0)
     return result
 
 
@@ -162,7 +209,9 @@ def run_detector(path: Path, spec: DetectorSpec, *, name: str | None = None, sho
             errors = "; ".join(f"{key}: {error}" for key, error in jobs.item_errors(ws.catalog, job.id, limit=3))
             raise DsaiiError(f"run #{run_id} {job.state}: {errors or job.error}")
         return load_report(ws, run_id)
+    from dsaii_core.bench.detectors import use_every_core
     detector = spec.build()
+    use_every_core()
     with benchmark_root(path, spec.seed) as (root, _):
         splits = read_mvtec(root, class_names)
         if maps_out is not None:
@@ -190,7 +239,8 @@ def _scratch_or(folder: Path | None) -> Iterator[Path]:
 
 def import_run(ws_path: Path, maps_dir: Path, name: str, *, seed: int = 0, class_names: list[str] | None = None,
                progress: Callable[[float], None] = lambda f: None) -> RunReport:
-    """Evaluate a detector's maps (scores_io format) against the workspace's MVTec export and store the run.
+    """Evaluate a detector's maps (scores_io format, or a run folder's) against the workspace's MVTec export and
+    store the run.
 
     Every test image of every class (or of `class_names`) of the export made with `seed` needs a map.
     """
@@ -205,15 +255,9 @@ def import_run(ws_path: Path, maps_dir: Path, name: str, *, seed: int = 0, class
         with removed_on_error(new_run_folder(ws)) as folder:
             results = []
             for index, split in enumerate(splits):
-                maps = {}
-                for sample_index, (key, path) in enumerate(scores_io.locate_maps(maps_dir, split).items()):
-                    anomaly_map = scores_io.read_map(path)
-                    sample = next(s for s in split.test if s.key == key)
-                    scores_io.check_aspect(path, anomaly_map.shape, imageio.read_image(sample.image).shape[:2])
-                    maps[key] = anomaly_map
-                    scores_io.write_map(folder, split.folder.name, key, anomaly_map)
-                    progress((index + (sample_index + 1) / len(split.test)) / len(splits))
-                results.append(evaluate(split, scores_io.image_scores(maps_dir, split, maps, table), maps))
+                maps = _imported_maps(maps_dir, split, lambda f, i=index: progress((i + f) / len(splits)))
+                scores = scores_io.image_scores(maps_dir, split, {k: m.values for k, m in maps.items()}, table)
+                results.append(evaluate(split, scores, map_store.write_class(folder, split.folder.name, maps)))
                 record_class(folder, results[-1])
                 copy_test_set(root, folder, split)
             settings = {"source": str(maps_dir.resolve()), "seed": seed, "scores": "scores.csv" if table else "map max"}
@@ -221,6 +265,26 @@ def import_run(ws_path: Path, maps_dir: Path, name: str, *, seed: int = 0, class
                                            maps_dir=folder.relative_to(ws.root).as_posix(),
                                            metrics={r.name: r.metrics for r in results})
     return RunReport(name, "imported", settings, results, run_id, folder)
+
+
+def _imported_maps(maps_dir: Path, split: ClassSplit, progress: Callable[[float], None]) -> dict[str, AnomalyMap]:
+    """A class's maps from a run folder (compact maps) or from one file per test image (scored at its own size)."""
+    if map_store.has_class(maps_dir, split.folder.name):
+        maps = map_store.read_class(maps_dir, split.folder.name)
+        missing = [s.key for s in split.test if s.key not in maps]
+        if missing:
+            raise DsaiiError(f"{map_store.class_file(maps_dir, split.folder.name)}: no map for {len(missing)} of "
+                             f"{len(split.test)} test images (e.g. {missing[0]})")
+        progress(1.0)
+        return {s.key: maps[s.key] for s in split.test}
+    maps = {}
+    located = scores_io.locate_maps(maps_dir, split)
+    for index, sample in enumerate(split.test):
+        values = scores_io.read_map(located[sample.key])
+        scores_io.check_aspect(located[sample.key], values.shape, imageio.read_image(sample.image).shape[:2])
+        maps[sample.key] = AnomalyMap(values.astype(np.float32, copy=False), values.shape)
+        progress((index + 1) / len(split.test))
+    return maps
 
 
 # -- reading stored runs ----------------------------------------------------------------------
@@ -243,27 +307,32 @@ def load_report(ws: Workspace, run_id: int) -> RunReport:
     notes = json.loads((folder / NOTES_JSON).read_text(encoding="utf-8")) if (folder / NOTES_JSON).is_file() else {}
     folders = {s.name: s.folder.name for s in read_mvtec(folder / DATASET_FOLDER, test_only=True)} \
         if (folder / DATASET_FOLDER).is_dir() else {}
-    classes = [ClassResult(name, folders.get(name, name), {m: values[name].get(m) for m in METRICS},
+    classes = [ClassResult(name, folders.get(name, name), {**dict.fromkeys(METRICS), **values[name]},
                            {k: v for (c, k), v in table.items() if c == name}, notes.get(name, []))
                for name in sorted(values)]
     return RunReport(run["name"], run["detector"], run["settings"], classes, run_id, folder)
 
 
+FRAME_COLUMNS = ["run_id", "run", "detector", "class", "anomalies", "metric", "value"]
+
+
 def metrics_frame(ws: Workspace, run_ids: list[int] | None = None) -> pd.DataFrame:
-    """Long table of stored metrics: run_id, run, detector, class, metric, value."""
+    """Long table of stored metrics: run_id, run, detector, class, anomalies (all / real / synthetic), metric, value."""
     runs = {r["id"]: r for r in ws.catalog.runs()}
     rows = [{"run_id": m["run_id"], "run": f"#{m['run_id']} {runs[m['run_id']]['name']}",
-             "detector": runs[m["run_id"]]["detector"], "class": m["class_name"], "metric": m["metric"],
-             "value": m["value"]} for m in ws.catalog.run_metrics(run_ids)]
-    return pd.DataFrame(rows, columns=["run_id", "run", "detector", "class", "metric", "value"])
+             "detector": runs[m["run_id"]]["detector"], "class": m["class_name"], "anomalies": anomalies,
+             "metric": metric, "value": m["value"]}
+            for m in ws.catalog.run_metrics(run_ids) for metric, anomalies in [split_metric(m["metric"])]]
+    return pd.DataFrame(rows, columns=FRAME_COLUMNS)
 
 
-def compare_runs(ws: Workspace, run_ids: list[int], metric: str = "image_auroc") -> pd.DataFrame:
-    """Classes × runs table of one metric, with a 'mean' row (mean over the classes each run has)."""
+def compare_runs(ws: Workspace, run_ids: list[int], metric: str = "image_auroc", anomalies: str = "all") -> pd.DataFrame:
+    """Classes × runs table of one metric (on all, real or synthetic anomalies), with a 'mean' row (mean over the
+    classes each run has)."""
     if metric not in METRICS:
         raise DsaiiError(f"unknown metric '{metric}': choose one of {', '.join(METRICS)}")
     frame = metrics_frame(ws, run_ids)
-    frame = frame[frame["metric"] == metric]
+    frame = frame[(frame["metric"] == metric) & (frame["anomalies"] == anomalies)]
     if frame.empty:
         raise DsaiiError("no stored metrics for these runs")
     wide = frame.pivot_table(index="class", columns="run", values="value", aggfunc="first", dropna=False)

@@ -8,7 +8,8 @@
 `<class>` is the class name or its folder in the MVTec export; `<defect>/<stem>` names the test image
 `<class>/test/<defect>/<stem>.png` of that export. Maps are 2-D float arrays at any resolution with the
 image's aspect ratio (ground truth is resized to the map). .npy and .tiff keep float scores exactly; a PNG
-map is read as 8-bit grey (coarse, many ties), so prefer .npy. Stored runs use this same format.
+map is read as 8-bit grey (coarse, many ties), so prefer .npy. A stored run's folder (compact maps, see
+map_store, with its scores.csv) can be imported as it is.
 
 Recipe: benchmark anomalib or the PatchCore reference code on a DSAII Studio dataset
 1. Export the dataset: `python -m dsaii_core export WS OUT --layout mvtec --seed 0`.
@@ -37,27 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from dsaii_core import imageio
-from dsaii_core.atomic import atomic_write_bytes, atomic_write_text
+from dsaii_core.atomic import atomic_write_text
 from dsaii_core.bench.dataset import ClassSplit
 from dsaii_core.errors import DsaiiError
 
 MAP_SUFFIXES = (".npy", ".tiff", ".tif", ".png")
 SCORES_CSV = "scores.csv"
 ASPECT_TOLERANCE = 0.05
-
-
-def map_path(root: Path, class_folder: str, key: str) -> Path:
-    """Where a run stores the map of test image `key` of a class."""
-    return Path(root) / class_folder / f"{key}.npy"
-
-
-def write_map(root: Path, class_folder: str, key: str, anomaly_map: np.ndarray) -> Path:
-    """Save a float32 map as .npy (atomically); returns its path."""
-    path = map_path(root, class_folder, key)
-    buffer = io.BytesIO()
-    np.save(buffer, np.asarray(anomaly_map, dtype=np.float32), allow_pickle=False)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
 
 
 def write_scores(root: Path, rows: list[tuple[str, str, float]]) -> None:

@@ -1,10 +1,11 @@
-"""A built-in detector's run on a workspace as a resumable background job: one job item per class.
+"""A detector's run on a workspace as a resumable background job: one job item per class.
 
 `start_bench_job` exports the workspace as MVTec AD (with the run's seed) into the run's own dataset/
-folder and records the run, with no metrics yet. Each item fits a fresh detector on its class's train
-normals, writes the maps, and commits the class's metrics with its job_items row, so a killed worker
-resumes at the next class and the dashboard fills in class by class. A finished class's train images
-are deleted; its test images and ground truth stay with the run.
+folder and records the run, with no metrics yet. Each item fits a fresh detector (built-in, or one of
+anomalib's through its Engine) on its class's train normals, writes the maps, and commits the class's
+metrics with its job_items row, so a killed worker resumes at the next class and the dashboard fills in
+class by class. A finished class's train images are deleted; its test images and ground truth stay with
+the run. Detectors run on a GPU where there is one, else on every core of the CPU.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Sequence
 
 from dsaii_core import jobs
 from dsaii_core.bench.dataset import read_mvtec
-from dsaii_core.bench.detectors import DetectorSpec
+from dsaii_core.bench.detectors import DetectorSpec, use_every_core
 from dsaii_core.bench.runs import (DATASET_FOLDER, ClassResult, new_run_folder, record_class, removed_on_error,
                                    score_class, stored_run)
 from dsaii_core.errors import DsaiiError
@@ -30,7 +31,7 @@ def start_bench_job(ws: Workspace, spec: DetectorSpec, *, name: str | None = Non
     """Export, record the run and queue its job; returns (job, run id). Run it with jobs.run_job / start_worker."""
     if shots is not None and shots < 1:
         raise DsaiiError(f"shots must be at least 1, not {shots}")
-    settings = spec.build().settings    # fails fast on a bad detector, backbone or weights file
+    settings = spec.build().settings    # fails fast on a bad detector, backbone or weights file, or no anomalib
     with removed_on_error(new_run_folder(ws)) as folder:
         dataset = folder / DATASET_FOLDER
         export_workspace(ws, dataset, "mvtec", seed=spec.seed, class_names=class_names)
@@ -52,7 +53,7 @@ def run_of_job(job: jobs.Job) -> int:
 class BenchTask:
     """Scores one class per item; the detector is rebuilt per class from the job's spec."""
     batch_size = 1
-    uses_gpu = False  # the detectors' features are computed on the CPU
+    uses_gpu = True   # features (and anomalib's training) run on a GPU where there is one
 
     def __init__(self, ws: Workspace, job: jobs.Job):
         self.ws, self.run_id = ws, run_of_job(job)
@@ -61,6 +62,7 @@ class BenchTask:
         self.shots = job.params.get("shots")
 
     def compute(self, keys: Sequence[str], seeds: Sequence[int]) -> list[object]:
+        use_every_core()
         out: list[object] = []
         for key in keys:
             try:

@@ -86,12 +86,14 @@ def test_patchcore_end_to_end_with_weights_loaded_by_path(random_resnet18):
         detector = DetectorSpec("patchcore", "resnet18", str(weights), image_size=64).build()
         detector.fit(train)
         runs.append(detector.predict([normal, defective, normal[:40]]))
-    for (score, score_map), shape in zip(runs[0], [(48, 48), (48, 48), (40, 48)]):
-        assert score_map.shape == shape and score_map.dtype == np.float32 and np.isfinite(score_map).all()
-        assert score == pytest.approx(float(score_map.max()))
+    for (score, anomaly_map), shape in zip(runs[0], [(48, 48), (48, 48), (40, 48)]):
+        assert anomaly_map.values.shape == (64, 64) and anomaly_map.shape == shape   # the detector's resolution
+        full = anomaly_map.full()
+        assert full.shape == shape and full.dtype == np.float32 and np.isfinite(full).all()
+        assert score == pytest.approx(float(full.max()))
     assert runs[0][1][0] > runs[0][0][0]
     for (a_score, a_map), (b_score, b_map) in zip(*runs):
-        assert a_score == b_score and np.array_equal(a_map, b_map)
+        assert a_score == b_score and np.array_equal(a_map.values, b_map.values)
 
 
 def test_backbone_errors_are_clear(random_resnet18, tmp_path):
@@ -122,4 +124,29 @@ def test_weight_free_baseline_separates_real_hazelnut_defects_from_normals():
     assert 0 < sum(labels) < len(labels)
     assert metrics.image_auroc(labels, [score for score, _ in predictions]) >= 0.8
     masks = [s.read_mask(image.shape[:2]) for s, image in zip(split.test, images)]
-    assert metrics.pixel_auroc(masks, [m for _, m in predictions]) >= 0.85
+    assert metrics.pixel_auroc(masks, [m.full() for _, m in predictions]) >= 0.85
+
+
+def test_device_auto_takes_a_gpu_when_there_is_one(monkeypatch):
+    from dsaii_core.bench.detectors import resolve_device, use_every_core
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(DsaiiError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    with pytest.raises(DsaiiError, match="unknown device"):
+        resolve_device("tpu-ish")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("auto").type == "mps"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto").type == "cuda"
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    threads = torch.get_num_threads()
+    try:
+        import os
+        assert use_every_core() == len(os.sched_getaffinity(0))
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        torch.set_num_threads(1)
+        assert use_every_core() == 1        # a Ray worker keeps the threads it was given
+    finally:
+        torch.set_num_threads(threads)

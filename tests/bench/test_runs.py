@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsaii_core.bench import metrics, scores_io
+from dsaii_core.bench import map_store, metrics
 from dsaii_core.bench.dataset import benchmark_root, read_mvtec
 from dsaii_core.bench.detectors import DetectorSpec
 from dsaii_core.bench.runs import METRICS, compare_runs, metrics_frame, run_detector, stored_scores
@@ -25,7 +25,9 @@ def test_baseline_run_is_stored_with_metrics_settings_and_maps(run_ws):
         for split in read_mvtec(root):
             assert len(scores[scores["class"] == split.name]) == len(split.test)
             labels = [s.label for s in split.test]
-            maps = [np.load(scores_io.map_path(maps_dir, split.folder.name, s.key)) for s in split.test]
+            stored = map_store.read_class(maps_dir, split.folder.name)
+            maps = [stored[s.key].full() for s in split.test]
+            assert all(stored[s.key].values.shape == (224, 224) for s in split.test)   # the detector's resolution
             image = [float(scores[(scores["class"] == split.name) & (scores["image"] == s.key)]["score"].iloc[0])
                      for s in split.test]
             stored = frame[(frame["class"] == split.name)].set_index("metric")["value"]

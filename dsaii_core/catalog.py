@@ -446,7 +446,12 @@ class Catalog:
         return _class(self.db.execute("SELECT * FROM classes WHERE id = ?", (class_id,)).fetchone())
 
     def dirname_taken(self, dirname: str) -> bool:
-        return self.db.execute("SELECT 1 FROM classes WHERE lower(dirname) = lower(?)", (dirname,)).fetchone() is not None
+        """Whether a class folder of this name exists on a case-insensitive disk ("Éclair" is "éclair").
+
+        Compared casefolded in Python: SQLite's lower() folds ASCII letters only.
+        """
+        folded = dirname.casefold()
+        return any(taken.casefold() == folded for (taken,) in self.db.execute("SELECT dirname FROM classes"))
 
     def insert_class(self, name: str, dirname: str, kind: str) -> ImageClass:
         with self.transaction() as conn:

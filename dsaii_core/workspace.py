@@ -162,7 +162,11 @@ class Workspace:
         return found
 
     def add_class(self, name: str, kind: str = "object") -> ImageClass:
-        """The class with this name, created (with a safe, unique folder) when new."""
+        """The class with this name, created (with a safe, unique folder) when new.
+
+        Names are distinct as given ("Éclair" and "éclair" are two classes); their folders never differ
+        only by case ("éclair-2"), so they stay two folders on case-insensitive disks too.
+        """
         name = clean_class_name(name)
         if kind not in KINDS:
             raise DsaiiError(f"class kind must be one of {KINDS}, not '{kind}'")

@@ -445,6 +445,25 @@ class Catalog:
     def class_by_id(self, class_id: int) -> ImageClass:
         return _class(self.db.execute("SELECT * FROM classes WHERE id = ?", (class_id,)).fetchone())
 
+    def delete_class(self, class_id: int) -> list[str]:
+        """Remove a class and every row of its images (masks, provenance, crawl records, its undo log); returns
+        the workspace-relative files those rows named, for the caller to remove. Jobs and runs keep their rows."""
+        with self.transaction() as conn:
+            items = "SELECT id FROM items WHERE class_id = ?"
+            files = [r[0] for r in conn.execute(f"SELECT file FROM masks WHERE item_id IN ({items}) UNION ALL "
+                                                "SELECT file FROM items WHERE class_id = ?", (class_id, class_id))]
+            conn.execute("DELETE FROM decisions WHERE class_id = ?", (class_id,))
+            conn.execute("DELETE FROM actions WHERE class_id = ?", (class_id,))
+            conn.execute("DELETE FROM crawl_urls WHERE class_id = ?", (class_id,))
+            conn.execute(f"DELETE FROM provenance WHERE item_id IN ({items})", (class_id,))
+            conn.execute("UPDATE items SET mask_id = NULL, parent_id = NULL WHERE class_id = ?", (class_id,))
+            conn.execute(f"UPDATE masks SET replaces = NULL WHERE item_id IN ({items})", (class_id,))
+            conn.execute(f"DELETE FROM masks WHERE item_id IN ({items})", (class_id,))
+            conn.execute("DELETE FROM items WHERE class_id = ?", (class_id,))
+            conn.execute("UPDATE jobs SET class_id = NULL WHERE class_id = ?", (class_id,))
+            conn.execute("DELETE FROM classes WHERE id = ?", (class_id,))
+        return files
+
     def dirname_taken(self, dirname: str) -> bool:
         """Whether a class folder of this name exists on a case-insensitive disk ("Éclair" is "éclair").
 
@@ -460,8 +479,8 @@ class Catalog:
         return self.class_by_id(cur.lastrowid)
 
     def update_class(self, cls: ImageClass, user: str = "", **fields: Any) -> ImageClass:
-        """Change kind / prompt / negative_prompt / settings, logging the change for undo."""
-        allowed = {"kind", "prompt", "negative_prompt", "settings"}
+        """Change name / kind / prompt / negative_prompt / settings, logging the change for undo."""
+        allowed = {"name", "kind", "prompt", "negative_prompt", "settings"}
         if not set(fields) <= allowed:
             raise ValueError(f"cannot update {set(fields) - allowed}")
         with self._changes() as conn:

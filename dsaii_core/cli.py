@@ -30,6 +30,7 @@ PHASE_MODULES: list[str] = [
     "dsaii_core.bench.cli",
     "dsaii_core.masks.anomaly_cli",
     "dsaii_core.masks.object_cli",
+    "dsaii_core.class_cli",
 ]
 
 

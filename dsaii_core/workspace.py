@@ -180,6 +180,35 @@ class Workspace:
         self.path(f"classes/{dirname}")  # asserts it stays inside
         return self.catalog.insert_class(name, dirname, kind)
 
+    def rename_class(self, cls: ImageClass, name: str, user: str = "") -> ImageClass:
+        """Give a class another display name (its folder stays; undoable)."""
+        name = clean_class_name(name)
+        other = self.catalog.find_class(name)
+        if other is not None and other.id != cls.id:
+            raise DsaiiError(f"there is already a class named '{name}'")
+        return self.catalog.update_class(cls, user=user, name=name)
+
+    def delete_class(self, cls: ImageClass, force: bool = False) -> int:
+        """Remove a class from the workspace with its images, masks and their files; returns how many files.
+
+        A class that still holds images (say a mistaken import) goes only with `force`: this cannot be undone.
+        Only files the catalog names are removed, then the class folder if nothing else is left in it.
+        """
+        images = self.catalog.items(cls.id)
+        if images and not force:
+            raise DsaiiError(f"class '{cls.name}' holds {len(images)} images; deleting it removes them and their "
+                             "masks for good (pass force / --force to go ahead)")
+        files = self.catalog.delete_class(cls.id)
+        for relative in files:
+            self.path(relative).unlink(missing_ok=True)
+        folder = self.path(f"classes/{cls.dirname}")
+        for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True) if folder.is_dir() else []:
+            if not any(sub.iterdir()):
+                sub.rmdir()
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        return len(files)
+
     # -- images -------------------------------------------------------------------------------
     def _next_file(self, cls: ImageClass, role: str) -> str:
         index = self.catalog.max_index(cls.id, role) + 1

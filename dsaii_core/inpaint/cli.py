@@ -74,17 +74,31 @@ def register(app: typer.Typer) -> None:
                cls: Optional[str] = typer.Option(None, "--class", help="Only this class."),
                accept_passing_qc: bool = typer.Option(False, "--accept-passing-qc",
                                                       help="Accept every pending anomaly whose QC passed."),
+               accept: list[int] = typer.Option([], "--accept", metavar="ID", help="Accept this anomaly (repeatable)."),
+               reject: list[int] = typer.Option([], "--reject", metavar="ID", help="Reject this anomaly (repeatable)."),
+               reset: list[int] = typer.Option([], "--reset", metavar="ID", help="Make it pending again (repeatable)."),
+               regenerate: list[int] = typer.Option([], "--regenerate", metavar="ID",
+                                                    help="Inpaint this one's mask again with a new seed; the old "
+                                                         "result is rejected when the new one lands (repeatable)."),
                list_tiles: bool = typer.Option(False, "--list", help="List synthetic anomalies and their QC."),
                status: str = typer.Option("pending", "--status", help="With --list: pending | accepted | rejected | all"),
                as_json: bool = typer.Option(False, "--json", help="Print JSON."), user: str = AS_USER):
-        """Accept synthetic anomalies that pass QC, or list them with their QC figures."""
+        """Accept, reject or regenerate synthetic anomalies (one by one, or all that pass QC), or list them."""
         from dsaii_core.inpaint import review as reviewing
         workspace = Workspace.open(ws)
         class_id = workspace.get_class(cls).id if cls else None
+        for decision, ids in (("accepted", accept), ("rejected", reject), ("pending", reset)):
+            if ids:
+                typer.echo(f"{reviewing.decide(workspace, ids, decision, user=user)} anomaly(ies) {decision}")
+        for item_id in regenerate:
+            job = reviewing.regenerate(workspace, item_id, user=user)
+            typer.echo(f"anomaly {item_id}: regenerated" if job.state == "done" else
+                       f"anomaly {item_id}: job {job.id} started in the background")
         if accept_passing_qc:
             accepted = reviewing.accept_passing_qc(workspace, class_id, user=user)
             typer.echo(f"accepted {accepted} anomalies that passed QC")
-        if list_tiles or not accept_passing_qc:
+        acted = accept_passing_qc or accept or reject or reset or regenerate
+        if list_tiles or not acted:
             statuses = reviewing.REVIEWABLE if status == "all" else (status,)
             rows = [{"id": t.anomaly.id, "class": t.class_name, "file": t.anomaly.file, "status": t.anomaly.status,
                      "normal": t.normal.file, "mask": t.mask.file if t.mask else None, "backend": t.backend,

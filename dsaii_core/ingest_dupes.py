@@ -1,10 +1,7 @@
 """Near duplicates among a class's normal images, found while importing so the report can name them.
 
-Perceptual hashes (`collect.dedupe`, as the crawl uses) propose candidates. On industrial photos they
-are not enough: parts from one production line are aligned and alike (different BSData crops measure
-0 bits apart, MVTec transistors 4, against the crawl's threshold of 8). So a candidate is confirmed by a
-32×32 grey thumbnail with its mean removed: copies re-encoded as JPEG, halved or brightened differ from
-their original by ≤ 0.8 grey levels on average here, different parts of the same data sets by ≥ 2.
+Perceptual hashes propose candidates and the thumbnail correlation confirms them, as `validate` does
+(see `collect.dedupe`).
 """
 
 from __future__ import annotations
@@ -12,21 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
-
 from dsaii_core.catalog import ImageClass
-from dsaii_core.collect.dedupe import NEAR_DUPLICATE_BITS, ImageHashes, image_hashes, item_hashes
+from dsaii_core.collect.dedupe import (NEAR_DUPLICATE_BITS, ImageHashes, grey_thumbnail, image_hashes, item_hashes,
+                                      signatures_alike, thumbnail_signature)
 from dsaii_core.workspace import Workspace
 
-THUMB_SIZE = 32
-THUMB_DIFF = 1.5  # mean absolute grey-level difference of the thumbnails, at most
-
-
-def thumbnail_signature(image: np.ndarray) -> np.ndarray:
-    """A 32×32 grey thumbnail (box filter) with its mean removed: blind to size, encoding and brightness."""
-    grey = Image.fromarray(image).convert("L").resize((THUMB_SIZE, THUMB_SIZE), Image.BOX)
-    signature = np.asarray(grey, dtype=np.float32)
-    return signature - signature.mean()
+def _signature(image: np.ndarray) -> np.ndarray:
+    return thumbnail_signature(grey_thumbnail(image))
 
 
 @dataclass
@@ -56,7 +45,7 @@ class NearDuplicates:
 
     def _signature(self, seen: _Seen) -> np.ndarray:
         if seen.signature is None:
-            seen.signature = thumbnail_signature(self.ws.read_image(self.ws.catalog.item(seen.item_id)))
+            seen.signature = _signature(self.ws.read_image(self.ws.catalog.item(seen.item_id)))
         return seen.signature
 
     def match(self, image: np.ndarray, hashes: ImageHashes | None = None) -> tuple[str, str] | None:
@@ -73,14 +62,14 @@ class NearDuplicates:
                           np.bitwise_count(known[:, 1] ^ np.uint64(hashes.dhash)))
         candidates = np.flatnonzero(bits <= self.threshold)
         if candidates.size:
-            signature = thumbnail_signature(image)
+            signature = _signature(image)
             for index in candidates[np.argsort(bits[candidates], kind="stable")]:
-                if float(np.abs(self._signature(self._seen[index]) - signature).mean()) <= THUMB_DIFF:
+                if signatures_alike(self._signature(self._seen[index]), signature):
                     return "near", self.name(self._seen[index])
         return None
 
     def add(self, item_id: int, hashes: ImageHashes, name: str, image: np.ndarray | None = None) -> None:
-        self._append(_Seen(item_id, name, None if image is None else thumbnail_signature(image)), hashes)
+        self._append(_Seen(item_id, name, None if image is None else _signature(image)), hashes)
 
     def name(self, seen: _Seen) -> str:
         if seen.name is None:

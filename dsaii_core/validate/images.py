@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from dsaii_core import imageio
-from dsaii_core.collect.dedupe import NEAR_DUPLICATE_BITS, ImageHashes, image_hashes
+from dsaii_core.collect.dedupe import (NEAR_DUPLICATE_BITS, NEAR_THUMB_LEVELS, ImageHashes, grey_thumbnail,
+                                      image_hashes, signatures_alike, thumbnail_signature)
 from dsaii_core.errors import DsaiiError
 from dsaii_core.validate.layout import ClassJob, ImageEntry
 from dsaii_core.validate.report import Problem
@@ -28,9 +29,6 @@ PARENT_CANDIDATES = 3    # normals compared pixel by pixel per anomaly, most sim
 PARENT_THUMB_LEVELS = 0.5  # a candidate parent's 32 px thumbnail equals the anomaly's off the mask (median difference
 # of the cells away from it; different photos of one MVTec object differ by several grey levels)
 CACHE_BYTES = 256 << 20  # decoded normals kept per worker for the comparisons (beyond it a parent is read again)
-NEAR_CORRELATION = 0.999  # near duplicates (re-encoded, resized, recoloured copies: >= 0.9998) also correlate this
-# well on a 32 px grey thumbnail; distinct shots from a fixed camera share perceptual hashes (0-8 bits apart: MVTec
-# transistor, BSData ball screw) but correlate at most ~0.997. Slightly cropped copies are not caught.
 BLANK_STD = 2.0          # grey-level spread under which an image is blank
 
 
@@ -52,18 +50,6 @@ class ClassResult:
 def _short(error: DsaiiError, name: str) -> str:
     text = str(error)
     return text[len(name) + 2:] if text.startswith(f"{name}: ") else text
-
-
-def _small(image: np.ndarray) -> np.ndarray:
-    """A 32×32 grey thumbnail (float32 grey levels; cells of equal pixels give equal values)."""
-    return cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
-
-
-def _unit(small: np.ndarray) -> np.ndarray:
-    """The thumbnail made zero-mean and unit-length: dot products are correlations."""
-    flat = small.ravel() - small.mean()
-    norm = float(np.linalg.norm(flat))
-    return flat / norm if norm > 0 else flat
 
 
 def _hashes(image: np.ndarray) -> ImageHashes:
@@ -135,7 +121,7 @@ class ClassCheck:
                 continue
             if (blank := _blank(image)) is not None:
                 self.problem(item.path, blank, "blank")
-            self.hashes[item.path], self.small[item.path] = _hashes(image), _small(image)
+            self.hashes[item.path], self.small[item.path] = _hashes(image), grey_thumbnail(image)
             self.shapes[item.path] = image.shape
             if image.nbytes <= self.budget:
                 self.pixels[item.path] = image
@@ -155,11 +141,11 @@ class ClassCheck:
         pixels = [self.hashes[i.path].pixels for i in normals]
         bits = np.maximum(np.bitwise_count(phash[:, None] ^ phash[None, :]),
                           np.bitwise_count(dhash[:, None] ^ dhash[None, :]))
-        units = np.stack([_unit(self.small[i.path]) for i in normals])
-        near = (bits <= NEAR_DUPLICATE_BITS) & (units @ units.T >= NEAR_CORRELATION)
-        for later, earlier in zip(*np.nonzero(np.tril(near, -1))):
+        for later, earlier in zip(*np.nonzero(np.tril(bits <= NEAR_DUPLICATE_BITS, -1))):
             if pixels[later] == pixels[earlier]:
                 continue  # the same pixels: reported as an exact duplicate
+            if not signatures_alike(*(thumbnail_signature(self.small[normals[i].path]) for i in (later, earlier))):
+                continue  # aligned shots of different parts hash alike
             a, b = normals[earlier], normals[later]
             if a.split != b.split:
                 self.problem(b.path, f"near duplicate of {a.path} across train and test (leakage; hash distance "
@@ -199,7 +185,7 @@ class ClassCheck:
         away = cv2.resize(feathered.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA) == 0
         if not away.any():
             return []
-        small = _small(image)[away]
+        small = grey_thumbnail(image)[away]
         scores = {path: float(np.median(np.abs(self.small[path][away] - small)))
                   for path, shape in self.shapes.items() if shape == image.shape}
         return sorted((p for p, score in scores.items() if score <= PARENT_THUMB_LEVELS), key=scores.get)[
@@ -282,4 +268,4 @@ def settings() -> dict[str, float]:
     """The thresholds in force, for reports."""
     return {"change_levels": CHANGE_LEVELS, "feather_px": FEATHER_PX, "visible_levels": VISIBLE_LEVELS,
             "visible_share": VISIBLE_SHARE, "near_duplicate_bits": NEAR_DUPLICATE_BITS,
-            "near_correlation": NEAR_CORRELATION, "parent_agreement": PARENT_AGREEMENT, "blank_std": BLANK_STD}
+            "near_thumb_levels": NEAR_THUMB_LEVELS, "parent_agreement": PARENT_AGREEMENT, "blank_std": BLANK_STD}

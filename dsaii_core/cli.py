@@ -31,6 +31,7 @@ PHASE_MODULES: list[str] = [
     "dsaii_core.masks.anomaly_cli",
     "dsaii_core.masks.object_cli",
     "dsaii_core.class_cli",
+    "dsaii_core.server.serve",
 ]
 
 

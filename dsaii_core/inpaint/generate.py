@@ -85,9 +85,10 @@ def make_backend(name: str, options: dict, ws: Workspace, cls: ImageClass) -> Ba
             raise DsaiiError("the diffusers backend needs a model: a local diffusers folder or .safetensors file")
         return DiffusersBackend(options["model"], options.get("config"), options.get("device"))
     if name == "webui":
-        from dsaii_core.inpaint.webui_backend import WebUIBackend, settings_from
+        from dsaii_core.inpaint.webui_backend import WebUIBackend, auth_for, settings_from
         settings = settings_from(ws)
-        return WebUIBackend(options.get("url") or settings["url"], settings["auth"],
+        url = options.get("url") or settings["url"]
+        return WebUIBackend(url, auth_for(ws, url),  # a password goes to its own origin only
                             float(options.get("timeout_s") or settings["timeout_s"]), options.get("sampler"))
     raise DsaiiError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
 

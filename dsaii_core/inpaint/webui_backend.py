@@ -12,6 +12,7 @@ import base64
 import binascii
 import os
 from typing import Sequence
+from urllib.parse import urlsplit
 
 import cv2
 import httpx
@@ -22,30 +23,87 @@ from dsaii_core.credentials import read_credential, write_credential
 from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.base import (InpaintFailed, InpaintParams, InpaintRequest, check_pair, inpaint_each,
                                     paste_outside)
+from dsaii_core.server.serve import is_loopback
 
 DEFAULT_URL = "http://127.0.0.1:7860"
 DEFAULT_TIMEOUT_S = 300.0
 FILL_ORIGINAL = 1  # web UI 'inpainting_fill': 0 fill, 1 original, 2 latent noise, 3 latent nothing
 
 
-AUTH_KEY = "webui.auth"
+AUTH_KEY = "webui.auth"  # credentials.json keys are "webui.auth <origin>"; the bare key is from older workspaces
+URL_KEY = "webui.url"
+
+
+def origin(url: str) -> str:
+    """scheme://host:port of a web UI URL: a password is stored for one origin and sent to it only."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise DsaiiError(f"web UI URL '{url}' is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DsaiiError(f"web UI URL must start with http:// or https://, not '{url}'")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def needs_consent(url: str) -> bool:
+    """Plain http to another machine: a password (and the images) would cross the network unencrypted."""
+    parts = urlsplit(url.strip())
+    return parts.scheme == "http" and not is_loopback(parts.hostname or "")
+
+
+def _key(url: str) -> str:
+    return f"{AUTH_KEY} {origin(url)}"
+
+
+def _adopt_legacy(ws) -> None:
+    """Move an origin-less password (kept in the catalog, later in credentials.json) to the origin of the URL it
+    was used with, so it keeps going there and nowhere else."""
+    legacy = ws.catalog.get_setting(AUTH_KEY) or read_credential(ws.root, AUTH_KEY)
+    if legacy:
+        write_credential(ws.root, _key(ws.catalog.get_setting(URL_KEY, DEFAULT_URL)), legacy)
+        write_credential(ws.root, AUTH_KEY, None)
+    if ws.catalog.get_setting(AUTH_KEY):
+        ws.catalog.set_setting(AUTH_KEY, "")
+
+
+def auth_for(ws, url: str) -> str | None:
+    """The 'user:password' for `url`'s origin: the one stored for it, or DSAII_WEBUI_AUTH when `url` has the origin
+    of DSAII_WEBUI_URL (default http://127.0.0.1:7860). Any other URL gets none."""
+    _adopt_legacy(ws)
+    env_auth = os.environ.get("DSAII_WEBUI_AUTH")
+    if env_auth and origin(url) == origin(os.environ.get("DSAII_WEBUI_URL") or DEFAULT_URL):
+        return env_auth
+    return read_credential(ws.root, _key(url))
 
 
 def settings_from(ws) -> dict:
-    """URL / timeout from the workspace settings, auth from its credentials file; DSAII_WEBUI_URL /
-    DSAII_WEBUI_AUTH override them."""
-    legacy = ws.catalog.get_setting(AUTH_KEY)
-    if legacy:  # workspaces from before the credentials file kept it in the catalog
-        save_auth(ws, legacy)
-    return {"url": os.environ.get("DSAII_WEBUI_URL") or ws.catalog.get_setting("webui.url", DEFAULT_URL),
-            "auth": os.environ.get("DSAII_WEBUI_AUTH") or read_credential(ws.root, AUTH_KEY),
+    """URL / timeout from the workspace settings (DSAII_WEBUI_URL overrides the URL), and the password for that
+    URL's origin (see auth_for)."""
+    url = os.environ.get("DSAII_WEBUI_URL") or ws.catalog.get_setting(URL_KEY, DEFAULT_URL)
+    return {"url": url, "auth": auth_for(ws, url),
             "timeout_s": float(ws.catalog.get_setting("webui.timeout_s", str(DEFAULT_TIMEOUT_S)))}
 
 
-def save_auth(ws, auth: str | None) -> None:
-    """Keep 'user:password' owner-only in the workspace's credentials file, never in the catalog."""
-    write_credential(ws.root, AUTH_KEY, auth)
-    ws.catalog.set_setting(AUTH_KEY, "")
+def save_auth(ws, url: str, auth: str | None, *, plain_http_ok: bool = False) -> None:
+    """Keep 'user:password' for `url`'s origin, owner-only in the workspace's credentials file, never in the
+    catalog; an empty value removes it. Plain http to another machine needs `plain_http_ok` (an admin's consent)."""
+    key = _key(url)
+    _adopt_legacy(ws)
+    if auth:
+        if ":" not in auth:
+            raise DsaiiError("web UI auth must be 'user:password'")
+        if needs_consent(url) and not plain_http_ok:
+            raise DsaiiError(f"{origin(url)} is plain http on the network: the password would travel unencrypted. "
+                             "Use https, or confirm that this network is trusted")
+    write_credential(ws.root, key, auth or None)
+
+
+def save_url(ws, url: str) -> None:
+    """Make `url` the workspace's web UI (its password, if any, stays with its own origin)."""
+    origin(url)
+    ws.catalog.set_setting(URL_KEY, url.strip())
 
 
 def _b64png(array: np.ndarray) -> str:

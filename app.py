@@ -1,8 +1,11 @@
-"""DSAII Studio: the navigation shell. The sidebar picks a workspace and a class; pages do the rest."""
+"""DSAII Studio: the navigation shell. The sidebar picks a workspace and a class; pages do the rest.
+
+Served with sign-in ([auth] in .streamlit/secrets.toml), a signed-out visitor gets the sign-in button only.
+"""
 
 import streamlit as st
 
-from app_pages._ui import sidebar, warm_up_imports
+from app_pages._ui import sidebar, sign_in_page, signed_out, user_errors, warm_up_imports
 
 st.set_page_config(page_title="DSAII Studio", page_icon=":material/biotech:", layout="wide")
 
@@ -24,6 +27,11 @@ PAGES = {
 }
 
 warm_up_imports()
-navigation = st.navigation(PAGES)
-sidebar()
-navigation.run()
+signed_in = not signed_out()
+navigation = st.navigation(PAGES, position="sidebar" if signed_in else "hidden")  # deep links stay valid
+if not signed_in:
+    sign_in_page()  # and nothing else: no sidebar, no page
+else:
+    with user_errors():  # a full disk or a failing catalog anywhere on a page: one line, not a traceback
+        sidebar()
+        navigation.run()

@@ -6,8 +6,10 @@ are open (`workspace_path`, `class_name`), so tests can set them directly.
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
+import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,11 +22,12 @@ from dsaii_core import imageio
 from dsaii_core.catalog import ImageClass, os_user
 from dsaii_core.errors import DsaiiError
 from dsaii_core.jobs import EXECUTORS, ExecutorChoice, check_reachable
+from dsaii_core.server import DEFAULT_WORKSPACE as FIRST_WORKSPACE, ServerConfig, network_filesystem
 from dsaii_core.stats import class_stats
 from dsaii_core.workspace import Workspace
 
 T = TypeVar("T")
-DEFAULT_WORKSPACE = Path(os.environ.get("DSAII_WORKSPACE", "workspaces/demo"))
+DEFAULT_WORKSPACE = Path(os.environ.get("DSAII_WORKSPACE") or FIRST_WORKSPACE)
 EXECUTOR_LABELS = {"local": "this machine", "ray": "a Ray cluster"}
 
 
@@ -46,9 +49,13 @@ def warm_up_imports() -> threading.Thread:
 
 
 def current_workspace() -> Workspace:
-    """The open workspace (the demo one, or DSAII_WORKSPACE, until the user picks another)."""
+    """The open workspace (the demo one, or DSAII_WORKSPACE, until the user picks another); a DsaiiError for a
+    folder outside the data root. Stops the page for a signed-out user of a server with sign-in."""
+    if signed_out():
+        sign_in_page()
+        st.stop()
     path = st.session_state.setdefault("workspace_path", str(DEFAULT_WORKSPACE))
-    return _open_workspace(str(Path(path).resolve()))
+    return _open_workspace(str(user_path(path)))
 
 
 def current_class() -> ImageClass | None:
@@ -66,8 +73,9 @@ def current_class() -> ImageClass | None:
 
 
 def reviewer() -> str:
-    """The name saved with the user's decisions and undone by their Undo: the sidebar's field, else the OS user."""
-    return st.session_state.get("reviewer") or os_user()
+    """The name saved with the user's decisions and undone by their Undo: the signed-in address on a server with
+    sign-in; locally the sidebar's field, else the OS user."""
+    return signed_in_email() or st.session_state.get("reviewer") or os_user()
 
 
 def _remember_reviewer() -> None:
@@ -120,26 +128,101 @@ def paginate(rows: Sequence[T], per_page: int, key: str) -> Sequence[T]:
     return rows[(page - 1) * per_page: page * per_page]
 
 
+def failure_message(exc: BaseException) -> str | None:
+    """One line for a failure of the disk or the catalog a user can read and act on; None for anything else."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"The disk is full ({exc.filename} could not be written): free some space or ask for more quota, "
+                "then try again." if exc.filename else "The disk is full: free some space, then try again.")
+    if isinstance(exc, sqlite3.OperationalError):
+        code = getattr(exc, "sqlite_errorname", "") or ""
+        if code == "SQLITE_FULL" or "full" in str(exc):
+            return "The disk holding the workspace is full: free some space, then try again."
+        if code in ("SQLITE_BUSY", "SQLITE_LOCKED") or "locked" in str(exc):
+            return "The workspace catalog is busy (another program is writing it): try again in a moment."
+        return (f"The workspace catalog cannot be read or written ({exc}): check the disk it lies on (a network "
+                "file system does not work), then reload the page.")
+    return None
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Show a DsaiiError as an error box instead of a traceback; the page keeps working."""
+    """Show a DsaiiError, a catalog failure or a full disk as a one-line error box instead of a traceback; the
+    page keeps working."""
     try:
         yield
     except DsaiiError as exc:
         st.error(str(exc))
+    except (sqlite3.OperationalError, OSError) as exc:
+        message = failure_message(exc)
+        if message is None:
+            raise
+        st.error(message)
+
+
+# ---- Served to a lab (issue 16): sign-in, roles, the data root ----------------------------------------------
+def server() -> ServerConfig:
+    """How the app is served: Streamlit's secrets ([auth], [dsaii] admins / data_root), DSAII_ADMINS,
+    DSAII_DATA_ROOT. No [auth]: local single-user mode."""
+    return ServerConfig.load(st.secrets.to_dict() if st.secrets.load_if_toml_exists() else {})
+
+
+def signed_in_email() -> str | None:
+    """The signed-in user's address (the identity provider's email claim, else its subject); None locally."""
+    if not server().sign_in or not st.user.get("is_logged_in"):
+        return None
+    return st.user.get("email") or st.user.get("sub") or None
+
+
+def signed_out() -> bool:
+    """Whether the app is served with sign-in and nobody is signed in: then it shows the sign-in button only."""
+    return server().sign_in and signed_in_email() is None
+
+
+def is_admin() -> bool:
+    """Whether the user manages server-side settings (Ray address, web UI, model paths): locally the one user."""
+    return server().is_admin(signed_in_email())
+
+
+def user_path(text: str) -> Path:
+    """A folder the user typed, resolved; a DsaiiError outside the data root when the server has one."""
+    return server().confine(text)
+
+
+def sign_in_page() -> None:
+    """All a signed-out visitor sees."""
+    st.title("DSAII Studio")
+    st.button("Sign in", type="primary", icon=":material/login:", key="sign_in", on_click=st.login)
+
+
+def account() -> None:
+    """The sidebar's who-am-I: the signed-in address and role with Sign out; locally the free-text name."""
+    email = signed_in_email()
+    if email is None:
+        st.text_input("Your name", value=reviewer(), key="reviewer_field", on_change=_remember_reviewer,
+                      help="Saved with every decision you make (curation, masks, review); Undo reverts only yours.")
+        return
+    st.caption(f"Signed in as **{email}** · {server().role(email)}")
+    st.button("Sign out", key="sign_out", icon=":material/logout:", on_click=st.logout)
+
+
+def admin_note(what: str) -> None:
+    """Tell a member who sets `what` (they see it, they cannot change it)."""
+    st.caption(f"{what} (set by an admin of this server)")
+# ---- end of served-to-a-lab helpers ---------------------------------------------------------------------------
 
 
 def sidebar() -> None:
     """Workspace picker and class picker with per-class counts."""
     with st.sidebar:
         st.markdown("### Workspace")
+        root = server().data_root
         path = st.text_input("Folder", value=st.session_state.get("workspace_path", str(DEFAULT_WORKSPACE)),
-                             help="A workspace folder on this machine; a new one is created if empty.")
+                             help="A workspace folder on this machine; a new one is created if empty."
+                                  + (f" It must lie under {root}." if root else ""))
         if path != st.session_state.get("workspace_path"):
             st.session_state["workspace_path"] = path
             st.session_state.pop("class_name", None)
-        st.text_input("Your name", value=reviewer(), key="reviewer_field", on_change=_remember_reviewer,
-                      help="Saved with every decision you make (curation, masks, review); Undo reverts only yours.")
+        account()
         try:
             ws = current_workspace()
         except DsaiiError as exc:  # e.g. a folder of someone else's files: nothing is created or changed there
@@ -149,6 +232,11 @@ def sidebar() -> None:
         st.info("Choose a workspace folder in the sidebar: an existing workspace, or a new or empty folder.")
         st.stop()
     with st.sidebar:
+        filesystem = network_filesystem(ws.root)
+        if filesystem:
+            st.warning(f"This workspace lies on a network file system ({filesystem}): SQLite's locking does not "
+                       "work there, so the catalog can be corrupted. Keep it on a local disk of the app's machine "
+                       "(README: Scale out with Ray).")
         with user_errors():
             executor_settings(ws)
             stats = class_stats(ws)
@@ -181,6 +269,9 @@ def gpus_per_worker(text: str) -> float | None:
 def executor_settings(ws: Workspace) -> None:
     """A collapsed expander choosing where the workspace's background jobs run: this machine or a Ray cluster."""
     choice = ExecutorChoice.resolve(ws.catalog)
+    if not is_admin():  # a Ray address runs the cluster's code in our workers: a server-side setting
+        admin_note(f"Jobs run on {EXECUTOR_LABELS[choice.kind]}")
+        return
     with st.expander(f"Jobs run on {EXECUTOR_LABELS[choice.kind]}"):
         kind = st.radio("Executor", EXECUTORS, index=EXECUTORS.index(choice.kind), format_func=EXECUTOR_LABELS.get,
                         key="executor_kind", help="Inpainting and benchmark jobs started from now on run there.")

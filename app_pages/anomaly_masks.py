@@ -14,7 +14,7 @@ from dsaii_core.masks.bank import add_uploaded_masks, import_bank
 from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour, drawn_mask, read_canvas
 from dsaii_core.overlay import overlay_mask
 from app_pages._ui import (cached_thumbnail, current_workspace, paginate, require_class, reviewer, show_told, tell,
-                           undo_mine, user_errors)
+                           undo_mine, user_errors, user_path)
 
 COLUMNS = 4
 PER_PAGE = 12
@@ -244,7 +244,7 @@ def bank_view() -> None:
                     report = add_uploaded_masks(ws, [(f.name, f.getvalue()) for f in uploads], source="upload",
                                                 license=license or None)
                 else:
-                    report = import_bank(ws, [Path(folder).expanduser()], license=license or None)
+                    report = import_bank(ws, [user_path(folder)], license=license or None)
                 st.success(report.summary())
                 for name, reason in report.rejected:
                     st.warning(f"{name}: {reason}")

@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from dsaii_core.ingest import ImportReport, import_paths, import_uploads
-from app_pages._ui import current_class, current_workspace, select_class, user_errors
+from app_pages._ui import current_class, current_workspace, select_class, user_errors, user_path
 
 st.title("Collect")
 ws = current_workspace()
@@ -75,7 +75,7 @@ with folder_tab:
     if st.button("Import folder", disabled=not folder, key="import_folder"):
         with user_errors(), st.status("Importing…", expanded=False) as status:
             bar = st.progress(0.0)
-            report = import_paths(ws, [Path(folder).expanduser()], class_name=folder_class.strip() or None,
+            report = import_paths(ws, [user_path(folder)], class_name=folder_class.strip() or None,
                                   texture=folder_texture, license=license, progress=bar.progress)
             status.update(label="Import finished", state="complete")
             st.session_state["import_report"] = report

@@ -8,7 +8,7 @@ import streamlit as st
 from dsaii_core.export import LAYOUTS, default_out, download_name, export_workspace, zip_folder
 from dsaii_core.stats import class_stats
 from dsaii_core.validate import validate
-from app_pages._ui import current_workspace, user_errors
+from app_pages._ui import current_workspace, user_errors, user_path
 
 st.title("Export")
 ws = current_workspace()
@@ -55,7 +55,7 @@ if st.button("Export", type="primary", disabled=not chosen, key="export"):
     st.session_state.pop("export_check", None)
     with user_errors(), st.status("Exporting…") as status:
         bar = st.progress(0.0)
-        report = export_workspace(ws, Path(out).expanduser(), layout, seed=int(seed), test_ratio=test_ratio,
+        report = export_workspace(ws, user_path(out), layout, seed=int(seed), test_ratio=test_ratio,
                                   class_names=chosen, progress=bar.progress)
         st.session_state["export_report"] = report
         status.update(label="Checking the export…")

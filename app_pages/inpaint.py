@@ -5,18 +5,67 @@ import os
 import streamlit as st
 
 from dsaii_core import jobs
+from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.base import PROMPT_PRESETS, InpaintParams, class_prompts
 from dsaii_core.inpaint.classical import METHOD_LABELS
 from dsaii_core.inpaint.diffusers_backend import SCHEDULERS
 from dsaii_core.inpaint.generate import defect_sources, pending_pairs, start_inpaint_job
-from dsaii_core.inpaint.webui_backend import save_auth, settings_from
-from app_pages._ui import current_workspace, require_class, reviewer, user_errors
+from dsaii_core.inpaint.webui_backend import auth_for, needs_consent, origin, save_auth, save_url, settings_from
+from app_pages._ui import admin_note, current_workspace, is_admin, require_class, reviewer, user_errors
 
 BACKEND_LABELS = {
     "classical": "Weight-free (built in, not diffusion)",
     "diffusers": "Stable Diffusion: local model (diffusers)",
     "webui": "Stable Diffusion web UI (HTTP API)",
 }
+
+
+def set_password(url: str) -> None:
+    """Store the typed password for `url`'s origin and empty the field: it is never shown or sent back."""
+    try:
+        save_url(ws, url)  # the password is for this web UI: use it from now on
+        save_auth(ws, url, st.session_state["webui_auth_new"],
+                  plain_http_ok=bool(st.session_state.get(f"webui_plain_http {origin(url)}")))
+        st.session_state["webui_told"] = f"Password stored for {origin(url)}"
+    except DsaiiError as exc:
+        st.session_state["webui_error"] = str(exc)
+    st.session_state["webui_auth_new"] = ""
+
+
+def remove_password(url: str) -> None:
+    save_auth(ws, url, None)
+    st.session_state["webui_told"] = f"Password removed for {origin(url)}"
+
+
+def webui_settings() -> str:
+    """The web UI's URL, and for an admin its write-only password: set, replaced or removed, never shown; it is
+    kept per origin and sent to that origin only."""
+    settings = settings_from(ws)
+    if not is_admin():
+        admin_note(f"Web UI: {settings['url']}" + (" · password stored" if settings["auth"] else ""))
+        return settings["url"]
+    url = st.text_input("Web UI URL", value=settings["url"], key="webui_url",
+                        help="Start the web UI with --api (and --api-auth user:password if you set a password).")
+    with user_errors():
+        stored = auth_for(ws, url) is not None
+        st.caption(f"Password for {origin(url)}: " + ("stored (sent to this address only)" if stored else "none"))
+        c1, c2, c3 = st.columns([3, 1, 1])
+        c1.text_input("user:password", type="password", key="webui_auth_new", label_visibility="collapsed",
+                      placeholder="user:password (its --api-auth)",
+                      help="Kept in the workspace's credentials.json (owner-only), never shown again.")
+        if needs_consent(url):
+            st.checkbox(f"Send it unencrypted: {origin(url)} is plain http on the network, trusted by me",
+                        key=f"webui_plain_http {origin(url)}")
+        c2.button("Replace" if stored else "Set", key="webui_auth_set", on_click=set_password, args=(url,),
+                  width="stretch")
+        c3.button("Remove", key="webui_auth_remove", on_click=remove_password, args=(url,), disabled=not stored,
+                  width="stretch")
+    if "webui_error" in st.session_state:
+        st.error(st.session_state.pop("webui_error"))
+    if "webui_told" in st.session_state:
+        st.toast(st.session_state.pop("webui_told"))
+    return url
+
 
 st.title("Inpaint")
 ws = current_workspace()
@@ -57,10 +106,14 @@ else:
                                                                key="dilate", help="Diffusion sees this much around "
                                                                "the mask; results never change a pixel off it.")))
     if backend == "diffusers":
-        model = st.text_input("Model: a local diffusers folder or a .safetensors file",
-                              value=ws.catalog.get_setting("diffusers.model", os.environ.get("DSAII_MODEL", "")),
-                              key="model", help="Nothing is downloaded. SD 1.5 / SD 2 / SDXL inpainting models work.")
-        config = st.text_input("Config folder (only for a .safetensors file)", key="config")
+        model = ws.catalog.get_setting("diffusers.model", os.environ.get("DSAII_MODEL", ""))
+        config = ws.catalog.get_setting("diffusers.config", "")
+        if is_admin():  # a model file is code the server loads: a server-side setting
+            model = st.text_input("Model: a local diffusers folder or a .safetensors file", value=model, key="model",
+                                  help="Nothing is downloaded. SD 1.5 / SD 2 / SDXL inpainting models work.")
+            config = st.text_input("Config folder (only for a .safetensors file)", value=config, key="config")
+        else:
+            admin_note(f"Model: {model or 'none yet'}")
         cols = st.columns(4)
         params = params.replace(
             scheduler=cols[0].selectbox("Scheduler", [None, *SCHEDULERS], key="scheduler",
@@ -70,21 +123,17 @@ else:
             cpu_offload=cols[3].checkbox("CPU offload (CUDA)", key="offload"))
         options = {"model": model, "config": config or None}
     else:
-        settings = settings_from(ws)
-        url = st.text_input("Web UI URL", value=settings["url"], key="webui_url",
-                            help="Start the web UI with --api (and --api-auth user:password if you set auth).")
-        auth = st.text_input("Auth (user:password, optional)", value=settings["auth"] or "", type="password",
-                             key="webui_auth", help="Kept in the workspace's credentials.json, readable by you only.")
+        url = webui_settings()
         options = {"url": url}
 seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
 
 if st.button("Start inpainting", type="primary", disabled=waiting == 0, key="start"):
     with user_errors():
-        if backend == "diffusers" and options["model"]:
+        if backend == "diffusers" and options["model"] and is_admin():
             ws.catalog.set_setting("diffusers.model", options["model"])
-        if backend == "webui":
-            ws.catalog.set_setting("webui.url", url)
-            save_auth(ws, auth)
+            ws.catalog.set_setting("diffusers.config", options["config"] or "")
+        if backend == "webui" and is_admin():
+            save_url(ws, url)
         job = start_inpaint_job(ws, classes, backend, options=options, params=params, prompt=prompt,
                                 negative_prompt=negative, seed=int(seed), user=reviewer())
         jobs.start_worker(ws, job.id)

@@ -13,8 +13,8 @@ from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour, read_ca
 from dsaii_core.masks.objects import ObjectMaskParams
 from dsaii_core.masks.select import DOUBTFUL_BELOW
 from dsaii_core.overlay import overlay_mask
-from app_pages._ui import (cached_thumbnail, current_workspace, paginate, require_class, reviewer, show_told, tell,
-                           undo_mine, user_errors)
+from app_pages._ui import (admin_note, cached_thumbnail, current_workspace, is_admin, paginate, require_class,
+                           reviewer, show_told, tell, undo_mine, user_errors)
 
 COLUMNS = 4
 PER_PAGE = 24  # doubtful masks come first, so the first page holds what needs a look
@@ -48,23 +48,28 @@ def sam_backend():
     from dsaii_core.masks.sam_config import MODEL_TYPES, SamConfig
     with user_errors():
         config = SamConfig.resolve(ws.catalog)
-    with st.expander("Segment Anything (SAM)", expanded=False):
-        st.caption("A local SAM checkpoint (sam_vit_b_01ec64.pth, ViT-L or ViT-H; .pth or .safetensors). Also read "
-                   "from DSAII_SAM_CHECKPOINT / DSAII_SAM_MODEL, or `object-masks --sam-checkpoint` in the CLI.")
-        path = st.text_input("Checkpoint file", value=str(config.checkpoint) if config else "", key="om_sam_path")
-        model = st.selectbox("Model type", ["from the weights", *MODEL_TYPES[:3]], key="om_sam_model")
-        if st.button("Use this checkpoint", key="om_sam_save", disabled=not path.strip()):
-            chosen = SamConfig(Path(path.strip()).expanduser(), None if model == "from the weights" else model)
-            with user_errors():
-                load_backend(str(chosen.checkpoint), chosen.model_type, chosen.checkpoint.stat().st_mtime
-                             if chosen.checkpoint.is_file() else 0.0, str(ws.cache_dir / "sam"))
-                chosen.save(ws.catalog)
-                st.rerun()
+    if not is_admin():  # a checkpoint is code the server loads: a server-side setting
+        admin_note(f"SAM checkpoint: {config.checkpoint if config else 'none'}")
+    else:
+        with st.expander("Segment Anything (SAM)", expanded=False):
+            st.caption("A local SAM checkpoint (sam_vit_b_01ec64.pth, ViT-L or ViT-H; .pth or .safetensors). Also "
+                       "read from DSAII_SAM_CHECKPOINT / DSAII_SAM_MODEL, or `object-masks --sam-checkpoint` in the "
+                       "CLI.")
+            path = st.text_input("Checkpoint file", value=str(config.checkpoint) if config else "",
+                                 key="om_sam_path")
+            model = st.selectbox("Model type", ["from the weights", *MODEL_TYPES[:3]], key="om_sam_model")
+            if st.button("Use this checkpoint", key="om_sam_save", disabled=not path.strip()):
+                chosen = SamConfig(Path(path.strip()).expanduser(), None if model == "from the weights" else model)
+                with user_errors():
+                    load_backend(str(chosen.checkpoint), chosen.model_type, chosen.checkpoint.stat().st_mtime
+                                 if chosen.checkpoint.is_file() else 0.0, str(ws.cache_dir / "sam"))
+                    chosen.save(ws.catalog)
+                    st.rerun()
     if config is None:
         st.info("No SAM checkpoint configured: masks come from GrabCut and a colour-saliency threshold, which need no "
                 "weights and work well on objects against a plain background. A SAM checkpoint would add many more "
                 "candidates per image (one per object part), one-click masks of any part, and refining a mask from "
-                "a few clicks. Set one under **Segment Anything (SAM)** below.")
+                "a few clicks. Set one under **Segment Anything (SAM)** below (an admin, on a server).")
         return None
     with user_errors():
         stamp = config.checkpoint.stat().st_mtime if config.checkpoint.is_file() else 0.0

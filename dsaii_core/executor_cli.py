@@ -17,8 +17,9 @@ RAY_ADDRESS = typer.Option(None, "--ray-address", help="With ray: the cluster to
 NUM_GPUS = typer.Option(None, "--num-gpus", min=0.0, help="With ray: GPUs each worker asks for (0.5 = two workers "
                                                           "per GPU); default: the setting, else 1 for SAM and "
                                                           "Stable Diffusion on a cluster with GPUs, 0 otherwise.")
-WORKERS = typer.Option(None, "--workers", min=1, help="With ray: number of workers (default: as many as the "
-                                                      "cluster has room for).")
+WORKERS = typer.Option(None, "--workers", min=1, help="Worker processes: locally, default every core (big jobs "
+                                                      "only; 1 = this process); with ray, default as many as the "
+                                                      "cluster has room for.")
 
 
 @contextmanager

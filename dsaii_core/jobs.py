@@ -18,12 +18,15 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import multiprocessing
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +34,7 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 from dsaii_core.catalog import JOB_FINAL_STATES, Catalog
 from dsaii_core.errors import DsaiiError
-from dsaii_core.workspace import Workspace
+from dsaii_core.workspace import DB_NAME, Workspace
 
 ACTIVE_STATES = ("queued", "running", "cancelling")
 HEARTBEAT_S = 2.0
@@ -107,15 +110,61 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Runs batches one after another in this process (lazily, so a cancel stops at the next batch)."""
+    """Runs batches on this machine: in this process, or in a pool of `workers` processes (each builds the job's
+    task once, as a Ray worker does), yielding the outputs in order so the driver files them as one process would.
+
+    The pool is used only where it pays: several batches per worker, and not for a model on the GPU (one copy per
+    process would not fit). Batches are handed out lazily, so a cancel stops within a batch or two per worker.
+    """
+
     where = "this machine"
 
+    def __init__(self, workers: int = 1):
+        self.workers = max(1, workers)
+
     def map(self, ws, job, task, batches):
-        for batch in batches:
-            yield batch, task.compute(*batch)
+        batches = list(batches)
+        if self.workers == 1 or len(batches) < POOL_MIN_BATCHES_PER_WORKER * self.workers \
+                or task.uses_gpu and _gpu_present():
+            for batch in batches:
+                yield batch, task.compute(*batch)
+            return
+        context = multiprocessing.get_context("spawn")  # fork would copy this process's threads and locks
+        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_pool_task,
+                                 initargs=(str(ws.root), job)) as pool:
+            pending: deque = deque()
+            try:
+                for batch in batches:
+                    pending.append((batch, pool.submit(_pool_compute, *batch)))
+                    if len(pending) >= 2 * self.workers:
+                        batch, future = pending.popleft()
+                        yield batch, future.result()
+                while pending:
+                    batch, future = pending.popleft()
+                    yield batch, future.result()
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         pass
+
+
+POOL_MIN_BATCHES_PER_WORKER = 4  # below this, starting the processes (imports, models) costs more than it saves
+_POOL_TASK: Task | None = None   # the task of the job a pool process works for (built once per process)
+
+
+def _pool_task(root: str, job: Job) -> None:
+    global _POOL_TASK
+    _POOL_TASK = load_task(Workspace(Path(root), Catalog(Path(root) / DB_NAME)), job)
+
+
+def _pool_compute(keys: Sequence[str], seeds: Sequence[int]) -> list[object]:
+    return _POOL_TASK.compute(keys, seeds)
+
+
+def _gpu_present() -> bool:
+    torch = sys.modules.get("torch")  # a task that uses a GPU has imported torch by now
+    return bool(torch is not None and (torch.cuda.is_available() or torch.backends.mps.is_available()))
 
 
 @dataclass(frozen=True)
@@ -164,7 +213,7 @@ class ExecutorChoice:
     def build(self) -> Executor:
         """The executor (Ray is imported only here: it is an optional extra)."""
         if self.kind == "local":
-            return LocalExecutor()
+            return LocalExecutor(self.workers or os.cpu_count() or 1)
         try:
             from dsaii_core.ray_executor import RayExecutor
         except ImportError as exc:

@@ -134,3 +134,16 @@ def test_batches_go_through_the_executor_in_batch_size_chunks(tmp_path):
 def test_item_seeds_are_stable_and_change_on_retry():
     assert item_seed(0, "7") == item_seed(0, "7") != item_seed(1, "7")
     assert item_seed(0, "7", 1) == item_seed(0, "7") + 1 and 0 <= item_seed(3, "x") < 2 ** 31
+
+
+def test_a_pool_of_worker_processes_gives_the_bytes_of_one_process(tmp_path):
+    """Local jobs use every core; the driver files the outputs in order, so the results are byte-identical."""
+    made = []
+    for workers in (1, 2):
+        ws = build_masked_ws(tmp_path / f"ws{workers}", normals=10, size=128)
+        job = run_job(ws, start_inpaint_job(ws, ws.classes(), "classical", seed=4).id,
+                      executor=LocalExecutor(workers))
+        assert (job.state, job.done) == ("done", 10)
+        made.append([(i.file, i.sha256, i.seed, i.mask_id, ws.path(i.file).read_bytes())
+                     for i in ws.catalog.items(role="anomaly") if i.origin.startswith("inpaint:")])
+    assert made[0] == made[1] and len(made[0]) == 10

@@ -82,3 +82,30 @@ def test_a_defect_from_another_class_is_flagged_with_that_class():
     own = check_result(normal, anomaly, mask, class_name="hazelnut", source=prints)
     assert own.passed and own.source == prints
     assert check_result(normal, anomaly, mask, class_name="magnetic_tile").passed  # no real defect used
+
+
+def test_figures_on_the_changed_box_equal_those_of_the_whole_image():
+    """QC measures only the box around the mask and the changed pixels; off it the images are equal."""
+    from skimage.metrics import structural_similarity
+    rng = np.random.default_rng(3)
+    normal = imageio.read_image(DEMO_DIR / "hazelnut/train/good/000.png")
+    for trial in range(12):
+        mask = np.zeros(normal.shape[:2], np.uint8)
+        cv2.circle(mask, tuple(int(v) for v in rng.integers(0, 256, 2)), int(rng.integers(4, 50)), 255, -1)
+        anomaly = normal.copy()
+        anomaly[mask > 0] = rng.integers(0, 255, (int((mask > 0).sum()), 3))
+        if trial % 2:  # a bleed somewhere else
+            y, x = rng.integers(0, 240, 2)
+            anomaly[y:y + 8, x:x + 8] //= 2
+        report = check_result(normal, anomaly, mask)
+        inside = mask > 0
+        near = cv2.dilate(inside.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (33, 33))) > 0
+        diff = np.abs(anomaly.astype(int) - normal.astype(int)).max(axis=2)
+        grey = [cv2.cvtColor(i, cv2.COLOR_RGB2GRAY) for i in (normal, anomaly)]
+        _, ssim = structural_similarity(*grey, full=True, data_range=255, win_size=7)
+        assert report.inside_mad == round(float(diff[inside].mean()), 3)
+        assert report.outside_mad == round(float(diff[~near].mean()), 3)
+        assert report.inside_ssim == round(float(ssim[inside].mean()), 4)
+        assert report.outside_ssim == round(float(ssim[~near].mean()), 4)
+        assert report.outside_changed == round(float((diff[~near] > 8).mean()), 5)
+        assert report.off_mask_changed == round(float((diff[~inside] > 0).mean()), 6)

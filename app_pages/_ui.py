@@ -191,7 +191,12 @@ def user_path(text: str) -> Path:
 def sign_in_page() -> None:
     """All a signed-out visitor sees."""
     st.title("DSAII Studio")
-    st.button("Sign in", type="primary", icon=":material/login:", key="sign_in", on_click=st.login)
+    providers = server().providers
+    if not providers:
+        st.button("Sign in", type="primary", icon=":material/login:", key="sign_in", on_click=st.login)
+    for name in providers:  # [auth.NAME] tables: one button each
+        st.button(f"Sign in with {name}", type="primary", icon=":material/login:", key=f"sign_in_{name}",
+                  on_click=st.login, args=(name,))
 
 
 def account() -> None:

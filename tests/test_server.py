@@ -30,6 +30,9 @@ def test_with_auth_admins_come_from_the_environment_and_the_secrets_and_ignore_c
     assert not config.is_admin("bob@lab.org") and not config.is_admin(None) and not config.is_admin("")
     assert config.role("bob@lab.org") == "member"
     assert config.data_root == (tmp_path / "ws").resolve()  # the folder holding the workspaces
+    assert config.providers == ()  # [auth] itself names the one identity provider
+    named = {"auth": {"redirect_uri": "x", "cookie_secret": "y", "google": {"client_id": "g"}, "okta": {}}}
+    assert ServerConfig.load(named, {}).providers == ("google", "okta")
 
 
 def test_the_data_root_comes_from_the_environment_before_the_secrets(tmp_path):

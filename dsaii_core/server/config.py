@@ -41,20 +41,23 @@ class ServerConfig:
     sign_in: bool = False
     admins: frozenset[str] = frozenset()
     data_root: Path | None = None
+    providers: tuple[str, ...] = ()  # named identity providers ([auth.NAME] tables); none: [auth] itself is one
 
     @classmethod
     def load(cls, secrets: Mapping, environ: Mapping[str, str] = os.environ) -> ServerConfig:
         """The configuration from Streamlit's secrets (`[auth]`, `[dsaii] admins / data_root`) and the environment
         (DSAII_ADMINS adds admins, DSAII_DATA_ROOT wins over the secrets)."""
         section = secrets.get(SECTION) or {}
-        sign_in = bool(secrets.get("auth"))
+        auth = secrets.get("auth") or {}
+        sign_in = bool(auth)
+        providers = tuple(name for name, value in auth.items() if isinstance(value, Mapping))
         admins = _emails(environ.get(ADMINS_ENV)) | _emails(section.get("admins"))
         root = environ.get(DATA_ROOT_ENV) or section.get("data_root")
         if root:
             data_root = Path(str(root)).expanduser().resolve()
         else:
             data_root = default_data_root(environ) if sign_in else None
-        return cls(sign_in, admins, data_root)
+        return cls(sign_in, admins, data_root, providers)
 
     def is_admin(self, email: str | None) -> bool:
         """Whether this user manages server-side settings: the one local user does; signed in, the listed admins."""

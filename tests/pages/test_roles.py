@@ -57,6 +57,10 @@ def test_signed_out_sees_only_the_sign_in_button(ws):
     assert [t.value for t in at.title] == ["DSAII Studio"]
     assert [b.label for b in at.button] == ["Sign in"]
     assert not at.text_input and not at.sidebar.selectbox
+    named = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    named.secrets = {"auth": {**AUTH["auth"], "lab": {"client_id": "l"}, "google": {"client_id": "g"}}}
+    named.user = {"is_logged_in": False}
+    assert [b.label for b in named.run().button] == ["Sign in with lab", "Sign in with google"]
     page = app(ws, None, script="app_pages/curate.py")  # a page reached without the shell stops as well
     assert [b.label for b in page.button] == ["Sign in"] and "Curate" not in [t.value for t in page.title]
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
+import psutil
+
 from dsaii_core.catalog import JOB_FINAL_STATES, Catalog
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import DB_NAME, Workspace
@@ -235,9 +237,13 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 # -- reading and writing job rows ---------------------------------------------------------------
-def _job(catalog: Catalog, row) -> Job:
-    failed = catalog.db.execute("SELECT COUNT(*) FROM job_items WHERE job_id = ? AND state = 'failed'",
-                                (row["id"],)).fetchone()[0]
+# A job row with its count of failed items, in one statement (a job panel lists many jobs every few seconds).
+_JOB_ROWS = ("SELECT j.*, (SELECT COUNT(*) FROM job_items i WHERE i.job_id = j.id AND i.state = 'failed') AS failed "
+             "FROM jobs j")
+
+
+def _job(row) -> Job:
+    failed = row["failed"]
     state = row["state"]
     if state in ACTIVE_STATES and row["pid"] is not None and not _worker_alive(row["pid"], row["heartbeat"]):
         state = "interrupted"
@@ -247,15 +253,12 @@ def _job(catalog: Catalog, row) -> Job:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether a process runs (a killed child nobody has reaped yet, a zombie, is dead for our purpose)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    try:  # a killed child nobody has reaped yet is a zombie: dead for our purpose
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
+    except psutil.AccessDenied:
         return True
 
 
@@ -265,22 +268,22 @@ def _worker_alive(pid: int, heartbeat: float | None) -> bool:
 
 def get_job(catalog: Catalog, job_id: int) -> Job:
     """The job with its live state ('interrupted' when its worker died without finishing)."""
-    row = catalog.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    row = catalog.db.execute(f"{_JOB_ROWS} WHERE j.id = ?", (job_id,)).fetchone()
     if row is None:
         raise DsaiiError(f"no job with id {job_id}")
-    return _job(catalog, row)
+    return _job(row)
 
 
 def list_jobs(catalog: Catalog, kind: str | None = None, class_id: int | None = None, limit: int = 20) -> list[Job]:
     """Recent jobs, newest first."""
     where, args = ["1"], []
-    for column, value in (("kind", kind), ("class_id", class_id)):
+    for column, value in (("j.kind", kind), ("j.class_id", class_id)):
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
-    rows = catalog.db.execute(f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+    rows = catalog.db.execute(f"{_JOB_ROWS} WHERE {' AND '.join(where)} ORDER BY j.id DESC LIMIT ?",
                               [*args, limit]).fetchall()
-    return [_job(catalog, r) for r in rows]
+    return [_job(r) for r in rows]
 
 
 def item_errors(catalog: Catalog, job_id: int, limit: int = 20) -> list[tuple[str, str]]:

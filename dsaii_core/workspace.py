@@ -15,16 +15,19 @@ workspace, and temp files only once they are older than a grace period.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
 import shutil
+import socket
 import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from dsaii_core import __version__, imageio
 from dsaii_core.atomic import TEMP_PREFIX, atomic_write_bytes, atomic_write_text, sha256_bytes
@@ -110,12 +113,31 @@ class Workspace:
 
     @classmethod
     def open(cls, root: Path) -> "Workspace":
+        """An existing workspace; repaired first when a process that had it open died (a crash leaves files)."""
         root = Path(root)
         if not (root / DB_NAME).is_file():
             raise DsaiiError(f"{root}: not a DSAII workspace (no {DB_NAME}); create one with `init`")
         workspace = cls(root, Catalog(root / DB_NAME))
-        workspace.repair()
+        if workspace.is_marked and workspace._register_opener():
+            workspace.repair()
         return workspace
+
+    def _register_opener(self) -> bool:
+        """Note this process as one that has the workspace open (the note goes when it exits cleanly); returns
+        whether a note of a process of this machine that died is left: only a crash needs the file walk."""
+        folder = self.cache_dir / "openers"
+        folder.mkdir(parents=True, exist_ok=True)
+        host, crashed = socket.gethostname(), False
+        for note in folder.glob(f"{host}-*"):
+            pid = note.name.rsplit("-", 1)[1]
+            if pid.isdigit() and not psutil.pid_exists(int(pid)):
+                note.unlink(missing_ok=True)
+                crashed = True
+        note = folder / f"{host}-{os.getpid()}"
+        if not note.exists():
+            note.touch()
+            atexit.register(note.unlink, missing_ok=True)
+        return crashed
 
     @classmethod
     def open_or_create(cls, root: Path) -> "Workspace":

@@ -28,7 +28,7 @@ def kill_after(process, seconds):
 
 def assert_valid_export(out):
     manifest = json.loads((out / "manifest.json").read_text())
-    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"manifest.json"}
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"manifest.json", ".dsaii-export"}
     assert files == set(manifest["files"])
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest

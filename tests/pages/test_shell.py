@@ -43,7 +43,8 @@ def test_upload_of_images_and_zip_adds_them(tiny_ws):
     good = imageio.encode_png(np.random.default_rng(1).integers(0, 255, (20, 20, 3), dtype=np.uint8))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("bolts/a.png", imageio.encode_png(np.zeros((8, 8, 3), np.uint8)))
+        archive.writestr("bolts/a.png", imageio.encode_png(np.random.default_rng(2).integers(0, 255, (8, 8, 3),
+                                                                                          dtype=np.uint8)))
     uploader = at.file_uploader[0]
     uploader.upload("new.png", good, "image/png").upload("broken.png", b"xx", "image/png")
     uploader.upload("more.zip", buffer.getvalue(), "application/zip")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from dsaii_core import imageio
 from dsaii_core.collect.crawl import CrawlReport, UrlOutcome, crawl
 from dsaii_core.collect.engines import DEFAULT_ENGINE, engine_names, engine_spec
-from app_pages._ui import current_class, current_workspace, select_class, user_errors
+from app_pages._ui import current_class, current_workspace, is_admin, select_class, user_errors, user_path
 
 
 def _outcome_rows(outcomes: list[UrlOutcome]) -> list[dict]:
@@ -46,12 +44,14 @@ def crawl_panel() -> None:
                               format_func=lambda n: engine_spec(n).get("title", n))
         folder = st.text_input("Folder to search", key="crawl_folder") if engine_spec(engine)["kind"] == "local" else None
         count = st.number_input("How many new candidates", 1, 1000, 30, key="crawl_max")
-        with st.expander("Network"):
-            allow_private = st.checkbox("Allow private and loopback addresses", key="crawl_allow_private",
-                                        help="Off by default, so no page can make the crawler reach your "
-                                             "local network. Turn on for a server on your own network.")
-            base_url = st.text_input("Engine base URL (optional)", key="crawl_base_url",
-                                     help="Another address for the engine, e.g. a self-hosted API mirror.")
+        allow_private, base_url = False, ""
+        if is_admin():  # what the server may reach is the server's business, not a member's
+            with st.expander("Network"):
+                allow_private = st.checkbox("Allow private and loopback addresses", key="crawl_allow_private",
+                                            help="Off by default, so no page can make the crawler reach your "
+                                                 "local network. Turn on for a server on your own network.")
+                base_url = st.text_input("Engine base URL (optional)", key="crawl_base_url",
+                                         help="Another address for the engine, e.g. a self-hosted API mirror.")
     if st.button("Crawl", type="primary", key="crawl_start", disabled=not class_name.strip()):
         with user_errors(), st.status("Searching…", expanded=True) as status:
             bar = st.progress(0.0)
@@ -67,7 +67,7 @@ def crawl_panel() -> None:
             image = imageio.read_image(reference.getvalue(), name=reference.name) if reference else None
             report = crawl(ws, cls, reference=image, query=query.strip() or None, engine=engine,
                            max_images=int(count), allow_private=allow_private, base_url=base_url.strip() or None,
-                           folder=Path(folder).expanduser() if folder else None,
+                           folder=user_path(folder) if folder else None,
                            progress=lambda f: bar.progress(min(max(f, 0.0), 1.0)))
             status.update(label="Crawl finished", state="complete", expanded=False)
             st.session_state["crawl_report"] = report

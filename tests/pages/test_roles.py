@@ -159,3 +159,11 @@ def test_local_mode_keeps_the_free_text_name_and_every_setting(ws):
     assert not at.exception
     assert {"reviewer_field", "executor_kind", "ray_address"} <= keys(at)
     assert "Signed in" not in captions(at)
+
+
+def test_only_an_admin_sets_what_the_crawler_may_reach(ws):
+    """'Allow private' and the engine base URL decide which addresses the server fetches: admins only."""
+    member = app(ws, MEMBER, "app_pages/collect.py")
+    assert not member.exception and not {"crawl_allow_private", "crawl_base_url"} & keys(member)
+    admin = app(ws, ADMIN, "app_pages/collect.py")
+    assert {"crawl_allow_private", "crawl_base_url"} <= keys(admin)

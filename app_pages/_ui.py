@@ -6,7 +6,6 @@ are open (`workspace_path`, `class_name`), so tests can set them directly.
 
 from __future__ import annotations
 
-import errno
 import importlib.util
 import os
 import sqlite3
@@ -20,7 +19,7 @@ import streamlit as st
 
 from dsaii_core import imageio
 from dsaii_core.catalog import ImageClass, os_user
-from dsaii_core.errors import DsaiiError
+from dsaii_core.errors import DsaiiError, failure_message
 from dsaii_core.jobs import EXECUTORS, ExecutorChoice, check_reachable
 from dsaii_core.server import DEFAULT_WORKSPACE as FIRST_WORKSPACE, ServerConfig, network_filesystem
 from dsaii_core.stats import class_stats
@@ -126,22 +125,6 @@ def paginate(rows: Sequence[T], per_page: int, key: str) -> Sequence[T]:
         st.session_state[key] = pages
     page = int(st.number_input(f"Page (of {pages})", 1, pages, key=key)) if pages > 1 else 1
     return rows[(page - 1) * per_page: page * per_page]
-
-
-def failure_message(exc: BaseException) -> str | None:
-    """One line for a failure of the disk or the catalog a user can read and act on; None for anything else."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (f"The disk is full ({exc.filename} could not be written): free some space or ask for more quota, "
-                "then try again." if exc.filename else "The disk is full: free some space, then try again.")
-    if isinstance(exc, sqlite3.OperationalError):
-        code = getattr(exc, "sqlite_errorname", "") or ""
-        if code == "SQLITE_FULL" or "full" in str(exc):
-            return "The disk holding the workspace is full: free some space, then try again."
-        if code in ("SQLITE_BUSY", "SQLITE_LOCKED") or "locked" in str(exc):
-            return "The workspace catalog is busy (another program is writing it): try again in a moment."
-        return (f"The workspace catalog cannot be read or written ({exc}): check the disk it lies on (a network "
-                "file system does not work), then reload the page.")
-    return None
 
 
 @contextmanager

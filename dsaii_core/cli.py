@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sqlite3
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ import typer
 from tqdm import tqdm
 
 from dsaii_core.catalog import ACTION_KINDS, os_user
-from dsaii_core.errors import DsaiiError
+from dsaii_core.errors import DsaiiError, failure_message
 from dsaii_core.workspace import MARKER, Workspace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -223,4 +224,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         app(args=argv, prog_name="python -m dsaii_core")
     except DsaiiError as exc:
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except (sqlite3.OperationalError, OSError) as exc:  # a full disk, a busy or broken catalog: one line too
+        message = failure_message(exc)
+        if message is None:
+            raise
+        typer.echo(f"error: {message}", err=True)
         sys.exit(1)

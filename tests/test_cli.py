@@ -111,3 +111,18 @@ def test_jobs_lists_cancels_and_resumes_a_background_job(tmp_path):
     refused = cli("jobs", ws.root, "--resume", masks.id)
     assert refused.returncode == 1 and "run `anomaly-masks` again" in refused.stderr
     assert cli("jobs", ws.root, "--resume", 999).stderr.strip() == "error: no job with id 999"
+
+
+def test_a_busy_catalog_or_a_full_disk_is_one_line_not_a_traceback(tiny_ws, monkeypatch, capsys):
+    import errno
+    import sqlite3
+    from dsaii_core import cli as cli_module
+    from dsaii_core.workspace import Workspace
+    for failure, words in ((sqlite3.OperationalError("database is locked"), "catalog is busy"),
+                           (OSError(errno.ENOSPC, "No space left on device", "x.png"), "disk is full")):
+        def fail(root, failure=failure):
+            raise failure
+        monkeypatch.setattr(Workspace, "open", fail)
+        with pytest.raises(SystemExit) as exit_:
+            cli_module.main(["status", str(tiny_ws.root)])
+        assert exit_.value.code == 1 and words in capsys.readouterr().err

@@ -1,10 +1,9 @@
 """Inpaint: paint a defect into every (normal image, anomaly mask) pair, as a background job."""
 
-import os
 
 import streamlit as st
 
-from dsaii_core import jobs
+from dsaii_core import jobs, settings
 from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.base import PROMPT_PRESETS, InpaintParams, class_prompts
 from dsaii_core.inpaint.classical import METHOD_LABELS
@@ -106,8 +105,7 @@ else:
                                                                key="dilate", help="Diffusion sees this much around "
                                                                "the mask; results never change a pixel off it.")))
     if backend == "diffusers":
-        model = ws.catalog.get_setting("diffusers.model", os.environ.get("DSAII_MODEL", ""))
-        config = ws.catalog.get_setting("diffusers.config", "")
+        model, config = settings.get(ws.catalog, "diffusers.model"), settings.get(ws.catalog, "diffusers.config")
         if is_admin():  # a model file is code the server loads: a server-side setting
             model = st.text_input("Model: a local diffusers folder or a .safetensors file", value=model, key="model",
                                   help="Nothing is downloaded. SD 1.5 / SD 2 / SDXL inpainting models work.")
@@ -130,8 +128,8 @@ seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
 if st.button("Start inpainting", type="primary", disabled=waiting == 0, key="start"):
     with user_errors():
         if backend == "diffusers" and options["model"] and is_admin():
-            ws.catalog.set_setting("diffusers.model", options["model"])
-            ws.catalog.set_setting("diffusers.config", options["config"] or "")
+            settings.put(ws.catalog, "diffusers.model", options["model"])
+            settings.put(ws.catalog, "diffusers.config", options["config"] or "")
         if backend == "webui" and is_admin():
             save_url(ws, url)
         job = start_inpaint_job(ws, classes, backend, options=options, params=params, prompt=prompt,

@@ -140,6 +140,27 @@ def repair(ws: Path = typer.Argument(..., help="Workspace folder."),
     typer.echo(f"removed {workspace.repair(grace_s=0)} leftover file(s)")
 
 
+@app.command("settings")
+def settings_command(ws: Path = typer.Argument(..., help="Workspace folder."),
+                     key: Optional[str] = typer.Argument(None, help="A setting (all when omitted)."),
+                     value: Optional[str] = typer.Argument(None, help="Its new value ('' removes the workspace's "
+                                                                      "value: the environment or default rules)."),
+                     as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Show the workspace settings (value, where it comes from, meaning), or set one."""
+    from dsaii_core import settings
+    workspace = Workspace.open(ws)
+    if value is not None:
+        settings.put(workspace.catalog, key, value)
+    keys = [key] if key else list(settings.SETTINGS)
+    rows = [{"key": k, "value": settings.get(workspace.catalog, k), "source": settings.source(workspace.catalog, k),
+             "meaning": settings.SETTINGS[k].meaning} for k in keys if settings.SETTINGS.get(k) or key]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['key']}\t{row['value'] or '-'}\t{row['source']}\t{row['meaning']}")
+
+
 @app.command("classes")
 def list_classes(ws: Path, as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """List the classes of a workspace."""

@@ -34,6 +34,7 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 import psutil
 
+from dsaii_core import settings
 from dsaii_core.catalog import JOB_FINAL_STATES, Catalog
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import DB_NAME, Workspace
@@ -193,18 +194,18 @@ class ExecutorChoice:
     def resolve(cls, catalog: Catalog | None, kind: str | None = None, ray_address: str | None = None,
                 num_gpus: float | None = None, workers: int | None = None) -> "ExecutorChoice":
         """The choice given (CLI flags), completed from the workspace settings, then the defaults."""
-        get = catalog.get_setting if catalog is not None else (lambda key, default=None: default)
-        saved = get("ray_num_gpus") or None
+        saved = settings.get(catalog, "ray_num_gpus") or None
         gpus = num_gpus if num_gpus is not None else float(saved) if saved is not None else None
-        count = workers if workers is not None else int(get("ray_workers") or 0) or None
-        return cls(kind or get("executor") or "local", ray_address or get("ray_address") or None, gpus, count)
+        count = workers if workers is not None else int(float(settings.get(catalog, "ray_workers") or 0)) or None
+        return cls(kind or settings.get(catalog, "executor"), ray_address or settings.get(catalog, "ray_address") or None,
+                   gpus, count)
 
     def save(self, catalog: Catalog) -> None:
         """Make this the workspace's choice (the app's background workers use it)."""
         for key, value in (("executor", self.kind), ("ray_address", self.ray_address or ""),
                            ("ray_num_gpus", "" if self.num_gpus is None else f"{self.num_gpus:g}"),
                            ("ray_workers", str(self.workers or ""))):
-            catalog.set_setting(key, value)
+            settings.put(catalog, key, value)
 
     def flags(self) -> list[str]:
         """The same choice as command-line flags (for a worker process)."""

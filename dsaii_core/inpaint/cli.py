@@ -45,6 +45,10 @@ def register(app: typer.Typer) -> None:
         if resume is not None:
             job = jobs.prepare_resume(workspace.catalog, resume)
         else:
+            from dsaii_core import settings
+            saved_model, saved_config = (settings.get(workspace.catalog, f"diffusers.{k}") for k in ("model", "config"))
+            model = model or (Path(saved_model) if saved_model else None)  # else what the Inpaint page saved
+            config = config or (Path(saved_config) if saved_config else None)
             options = {"method": method} if backend == "classical" else \
                 {"model": str(model.resolve()) if model else None, "config": str(config.resolve()) if config else None} \
                 if backend == "diffusers" else {"url": webui_url}

@@ -18,7 +18,7 @@ import cv2
 import httpx
 import numpy as np
 
-from dsaii_core import imageio
+from dsaii_core import imageio, settings
 from dsaii_core.credentials import read_credential, write_credential
 from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.base import (InpaintFailed, InpaintParams, InpaintRequest, check_pair, inpaint_each,
@@ -83,7 +83,7 @@ def settings_from(ws) -> dict:
     URL's origin (see auth_for)."""
     url = os.environ.get("DSAII_WEBUI_URL") or ws.catalog.get_setting(URL_KEY, DEFAULT_URL)
     return {"url": url, "auth": auth_for(ws, url),
-            "timeout_s": float(ws.catalog.get_setting("webui.timeout_s", str(DEFAULT_TIMEOUT_S)))}
+            "timeout_s": float(settings.get(ws.catalog, "webui.timeout_s"))}
 
 
 def save_auth(ws, url: str, auth: str | None, *, plain_http_ok: bool = False) -> None:

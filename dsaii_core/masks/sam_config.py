@@ -7,10 +7,10 @@ torch and segment_anything (seconds on a cold start), which only loading the mod
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dsaii_core import settings
 from dsaii_core.catalog import Catalog
 from dsaii_core.errors import DsaiiError
 
@@ -18,7 +18,7 @@ from dsaii_core.errors import DsaiiError
 MODEL_TYPES = ("vit_b", "vit_l", "vit_h", "tiny")
 ENCODER_DIMS = {768: "vit_b", 1024: "vit_l", 1280: "vit_h", 32: "tiny"}
 SETTING_CHECKPOINT, SETTING_MODEL = "sam.checkpoint", "sam.model_type"
-ENV_CHECKPOINT, ENV_MODEL = "DSAII_SAM_CHECKPOINT", "DSAII_SAM_MODEL"
+ENV_CHECKPOINT, ENV_MODEL = settings.SETTINGS[SETTING_CHECKPOINT].env, settings.SETTINGS[SETTING_MODEL].env
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,8 @@ class SamConfig:
     def resolve(cls, catalog: Catalog | None = None, checkpoint: Path | str | None = None,
                 model_type: str | None = None, device: str | None = None) -> "SamConfig | None":
         """The configured SAM (flag, then workspace setting, then environment), or None when none is set."""
-        settings = catalog.get_setting if catalog is not None else (lambda key, default=None: default)
-        checkpoint = checkpoint or settings(SETTING_CHECKPOINT) or os.environ.get(ENV_CHECKPOINT)
-        model_type = model_type or settings(SETTING_MODEL) or os.environ.get(ENV_MODEL)
+        checkpoint = checkpoint or settings.get(catalog, SETTING_CHECKPOINT)
+        model_type = model_type or settings.get(catalog, SETTING_MODEL) or None
         if not checkpoint:
             return None
         if model_type is not None and model_type not in MODEL_TYPES:
@@ -43,9 +42,9 @@ class SamConfig:
 
     def save(self, catalog: Catalog) -> None:
         """Remember this checkpoint and model type as the workspace's SAM."""
-        catalog.set_setting(SETTING_CHECKPOINT, str(self.checkpoint))
+        settings.put(catalog, SETTING_CHECKPOINT, str(self.checkpoint))
         if self.model_type:
-            catalog.set_setting(SETTING_MODEL, self.model_type)
+            settings.put(catalog, SETTING_MODEL, self.model_type)
 
     @property
     def key(self) -> str:

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import multiprocessing
 import os
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
@@ -32,16 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
-import psutil
 
 from dsaii_core import settings
-from dsaii_core.catalog import JOB_FINAL_STATES, Catalog
+from dsaii_core.catalog import ACTIVE_STATES, JOB_FINAL_STATES, Catalog, Job  # noqa: F401 (ACTIVE_STATES, Job: API)
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import DB_NAME, Workspace
 
-ACTIVE_STATES = ("queued", "running", "cancelling")
 HEARTBEAT_S = 2.0
-STALE_S = 30.0
 MAX_ATTEMPTS = 3
 # Where each job kind's task lives: "module:function(ws, job) -> Task".
 TASK_FACTORIES = {"inpaint": "dsaii_core.inpaint.generate:make_task", "bench": "dsaii_core.bench.tasks:make_task",
@@ -49,36 +44,6 @@ TASK_FACTORIES = {"inpaint": "dsaii_core.inpaint.generate:make_task", "bench": "
                   "anomaly_masks": "dsaii_core.masks.anomaly_job:make_task"}
 EXECUTORS = ("local", "ray")
 BACKGROUND_KINDS = ("inpaint", "bench")  # run by a detached worker; the mask kinds run inside their command
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    kind: str
-    class_id: int | None
-    params: dict
-    state: str         # queued, running, cancelling, cancelled, done, failed, or 'interrupted' (worker gone)
-    total: int
-    done: int
-    failed: int
-    error: str | None
-    pid: int | None
-    heartbeat: float | None
-    created: float
-    updated: float
-    runs_on: str | None  # where its last worker ran it: "this machine", "Ray (ADDRESS)"
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 1.0
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE_STATES
-
-    @property
-    def resumable(self) -> bool:
-        return self.state in ("interrupted", "cancelled", "failed") and self.done < self.total
 
 
 class Task(Protocol):
@@ -237,82 +202,32 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
                          "`ray start --head` running there, and is this its address?)") from exc
 
 
-# -- reading and writing job rows ---------------------------------------------------------------
-# A job row with its count of failed items, in one statement (a job panel lists many jobs every few seconds).
-_JOB_ROWS = ("SELECT j.*, (SELECT COUNT(*) FROM job_items i WHERE i.job_id = j.id AND i.state = 'failed') AS failed "
-             "FROM jobs j")
-
-
-def _job(row) -> Job:
-    failed = row["failed"]
-    state = row["state"]
-    if state in ACTIVE_STATES and row["pid"] is not None and not _worker_alive(row["pid"], row["heartbeat"]):
-        state = "interrupted"
-    return Job(row["id"], row["kind"], row["class_id"], json.loads(row["params"]), state, row["total"],
-               row["done"], failed, row["error"], row["pid"], row["heartbeat"], row["created"], row["updated"],
-               row["runs_on"])
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process runs (a killed child nobody has reaped yet, a zombie, is dead for our purpose)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True
-
-
-def _worker_alive(pid: int, heartbeat: float | None) -> bool:
-    return _pid_alive(pid) and (heartbeat is None or time.time() - heartbeat < STALE_S)
-
-
+# -- job rows (the catalog's) -------------------------------------------------------------------
 def get_job(catalog: Catalog, job_id: int) -> Job:
     """The job with its live state ('interrupted' when its worker died without finishing)."""
-    row = catalog.db.execute(f"{_JOB_ROWS} WHERE j.id = ?", (job_id,)).fetchone()
-    if row is None:
-        raise DsaiiError(f"no job with id {job_id}")
-    return _job(row)
+    return catalog.job(job_id)
 
 
 def list_jobs(catalog: Catalog, kind: str | None = None, class_id: int | None = None, limit: int = 20) -> list[Job]:
     """Recent jobs, newest first."""
-    where, args = ["1"], []
-    for column, value in (("j.kind", kind), ("j.class_id", class_id)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
-    rows = catalog.db.execute(f"{_JOB_ROWS} WHERE {' AND '.join(where)} ORDER BY j.id DESC LIMIT ?",
-                              [*args, limit]).fetchall()
-    return [_job(r) for r in rows]
+    return catalog.jobs(kind, class_id, limit)
 
 
 def item_errors(catalog: Catalog, job_id: int, limit: int = 20) -> list[tuple[str, str]]:
     """(key, last error) of items that failed or are being retried."""
-    rows = catalog.db.execute("SELECT key, error FROM job_items WHERE job_id = ? AND error IS NOT NULL "
-                              "ORDER BY rowid LIMIT ?", (job_id, limit))
-    return [(r["key"], r["error"]) for r in rows]
+    return catalog.job_item_errors(job_id, limit)
 
 
 def item_results(catalog: Catalog, job_id: int) -> list[tuple[str, str | None]]:
     """(key, result) of the job's done items, in the job's order."""
-    rows = catalog.db.execute("SELECT key, result FROM job_items WHERE job_id = ? AND state = 'done' ORDER BY rowid",
-                              (job_id,))
-    return [(r["key"], r["result"]) for r in rows]
+    return catalog.job_item_results(job_id)
 
 
 def create_job(catalog: Catalog, kind: str, keys: Sequence[str], params: dict, class_id: int | None = None) -> Job:
     """A queued job over `keys` (duplicates dropped, order kept)."""
     if kind not in TASK_FACTORIES:
         raise DsaiiError(f"unknown job kind '{kind}'")
-    keys = list(dict.fromkeys(keys))
-    now = time.time()
-    with catalog.transaction() as conn:
-        cur = conn.execute("INSERT INTO jobs (kind, class_id, params, state, total, done, created, updated) "
-                           "VALUES (?, ?, ?, 'queued', ?, 0, ?, ?)",
-                           (kind, class_id, json.dumps(params), len(keys), now, now))
-        conn.executemany("INSERT INTO job_items (job_id, key) VALUES (?, ?)", [(cur.lastrowid, k) for k in keys])
-    return get_job(catalog, cur.lastrowid)
+    return catalog.insert_job(kind, list(dict.fromkeys(keys)), params, class_id)
 
 
 def item_seed(base_seed: int, key: str, attempt: int = 0) -> int:
@@ -326,9 +241,7 @@ def request_cancel(catalog: Catalog, job_id: int) -> Job:
     job = get_job(catalog, job_id)
     if job.state in JOB_FINAL_STATES:
         return job
-    new_state = "cancelling" if job.state in ("running", "cancelling") else "cancelled"
-    with catalog.transaction() as conn:
-        conn.execute("UPDATE jobs SET state = ?, updated = ? WHERE id = ?", (new_state, time.time(), job_id))
+    catalog.set_job_state(job_id, "cancelling" if job.state in ("running", "cancelling") else "cancelled")
     return get_job(catalog, job_id)
 
 
@@ -339,11 +252,7 @@ def prepare_resume(catalog: Catalog, job_id: int) -> Job:
         raise DsaiiError(f"job {job_id} is still running (worker pid {job.pid})")
     if job.state == "done":
         raise DsaiiError(f"job {job_id} is already done")
-    with catalog.transaction() as conn:
-        conn.execute("UPDATE job_items SET state = 'pending', attempts = 0 WHERE job_id = ? AND state = 'failed'",
-                     (job_id,))
-        conn.execute("UPDATE jobs SET state = 'queued', pid = NULL, error = NULL, updated = ? WHERE id = ?",
-                     (time.time(), job_id))
+    catalog.requeue_job(job_id)
     return get_job(catalog, job_id)
 
 
@@ -361,65 +270,14 @@ def start_worker(ws: Workspace, job_id: int, executor: ExecutorChoice | None = N
                                     *(executor.flags() if executor is not None else [])],
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                    start_new_session=True, close_fds=True)
-    with ws.catalog.transaction() as conn:  # the worker claims the job itself; this marks it started meanwhile
-        conn.execute("UPDATE jobs SET pid = ?, heartbeat = ?, updated = ? WHERE id = ? AND state = 'queued'",
-                     (process.pid, time.time(), time.time(), job_id))
+    ws.catalog.mark_job_started(job_id, process.pid)  # the worker claims the job itself; started meanwhile
     return process.pid
-
-
-def _claim(catalog: Catalog, job_id: int, pid: int, runs_on: str) -> Job:
-    """Mark the job running under this process; refuses a job another live worker runs or a finished one."""
-    with catalog.transaction() as conn:
-        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise DsaiiError(f"no job with id {job_id}")
-        if row["state"] in ("running", "cancelling") and row["pid"] not in (None, pid) \
-                and _worker_alive(row["pid"], row["heartbeat"]):
-            raise DsaiiError(f"job {job_id} is already running (worker pid {row['pid']})")
-        if row["state"] == "done":
-            raise DsaiiError(f"job {job_id} is already done")
-        if row["state"] in ("cancelled", "failed", "cancelling"):
-            conn.execute("UPDATE job_items SET state = 'pending', attempts = 0 WHERE job_id = ? AND state = 'failed'",
-                         (job_id,))
-        conn.execute("UPDATE job_items SET state = 'pending' WHERE job_id = ? AND state = 'running'", (job_id,))
-        conn.execute("UPDATE jobs SET state = 'running', pid = ?, heartbeat = ?, error = NULL, updated = ?, "
-                     "runs_on = ? WHERE id = ?", (pid, time.time(), time.time(), runs_on, job_id))
-    return get_job(catalog, job_id)
 
 
 def _heartbeat(catalog: Catalog, job_id: int, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_S):
-        with catalog.transaction() as conn:
-            conn.execute("UPDATE jobs SET heartbeat = ? WHERE id = ?", (time.time(), job_id))
+        catalog.job_heartbeat(job_id)
     catalog.close()  # this thread's connection
-
-
-def _todo(catalog: Catalog, job_id: int, max_attempts: int) -> list[tuple[str, int]]:
-    rows = catalog.db.execute("SELECT key, attempts FROM job_items WHERE job_id = ? AND state IN ('pending', "
-                              "'running') AND attempts < ? ORDER BY rowid", (job_id, max_attempts))
-    return [(r["key"], r["attempts"]) for r in rows]
-
-
-def _cancel_requested(catalog: Catalog, job_id: int) -> bool:
-    return catalog.db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()[0] == "cancelling"
-
-
-def _record(catalog: Catalog, job_id: int, key: str, state: str, result: str | None, error: str | None) -> None:
-    with catalog.transaction() as conn:
-        if state == "done":
-            conn.execute("UPDATE job_items SET state = 'done', result = ?, error = NULL WHERE job_id = ? AND key = ?",
-                         (result, job_id, key))
-        else:  # a failure: one attempt used; out of attempts -> failed
-            conn.execute("UPDATE job_items SET attempts = attempts + 1, error = ?, state = ? WHERE job_id = ? "
-                         "AND key = ?", (error, state, job_id, key))
-        conn.execute("UPDATE jobs SET done = (SELECT COUNT(*) FROM job_items WHERE job_id = ? AND state = 'done'), "
-                     "updated = ? WHERE id = ?", (job_id, time.time(), job_id))
-
-
-def _finish(catalog: Catalog, job_id: int, state: str, error: str | None = None) -> None:
-    with catalog.transaction() as conn:
-        conn.execute("UPDATE jobs SET state = ?, error = ?, updated = ? WHERE id = ?",
-                     (state, error, time.time(), job_id))
 
 
 def _commit_batch(catalog: Catalog, job_id: int, task: Task, batch: Batch, outputs: list,
@@ -430,12 +288,12 @@ def _commit_batch(catalog: Catalog, job_id: int, task: Task, batch: Batch, outpu
             try:
                 with catalog.transaction():
                     result = task.commit(key, seed, output)
-                    _record(catalog, job_id, key, "done", result, None)
+                    catalog.record_job_item(job_id, key, "done", result, None)
                 continue
             except DsaiiError as exc:
                 output = exc
         failed = attempts[key] + 1 >= max_attempts
-        _record(catalog, job_id, key, "failed" if failed else "pending", None, str(output) or repr(output))
+        catalog.record_job_item(job_id, key, "failed" if failed else "pending", None, str(output) or repr(output))
 
 
 def load_task(ws: Workspace, job: Job) -> Task:
@@ -447,7 +305,7 @@ def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,
             progress: Callable[[float], None] = lambda f: None, max_attempts: int = MAX_ATTEMPTS) -> Job:
     """Run (or resume) a job in this process until every item is done, failed, or the job is cancelled."""
     catalog, executor = ws.catalog, executor or LocalExecutor()
-    job = _claim(catalog, job_id, os.getpid(), executor.where)
+    job = catalog.claim_job(job_id, os.getpid(), executor.where)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(catalog, job_id, stop), daemon=True)
     beat.start()
@@ -455,7 +313,7 @@ def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,
         task = load_task(ws, job)
         base_seed = int(job.params.get("seed", 0))
         progress(job.fraction)
-        while todo := _todo(catalog, job_id, max_attempts):
+        while todo := catalog.job_todo(job_id, max_attempts):
             seeds = {key: item_seed(base_seed, key, attempts) for key, attempts in todo}
             attempts = dict(todo)
             keys = [key for key, _ in todo]
@@ -467,17 +325,17 @@ def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,
                     _commit_batch(catalog, job_id, task, batch, outputs, attempts, max_attempts)
                     job = get_job(catalog, job_id)
                     progress(job.fraction)
-                    if _cancel_requested(catalog, job_id):
-                        _finish(catalog, job_id, "cancelled")
+                    if catalog.job_state(job_id) == "cancelling":
+                        catalog.set_job_state(job_id, "cancelled")
                         return get_job(catalog, job_id)
         job = get_job(catalog, job_id)
-        _finish(catalog, job_id, "done" if job.failed == 0 else "failed",
+        catalog.set_job_state(job_id, "done" if job.failed == 0 else "failed",
                 None if job.failed == 0 else f"{job.failed} of {job.total} items failed")
     except KeyboardInterrupt:
-        _finish(catalog, job_id, "cancelled", "interrupted by the user")
+        catalog.set_job_state(job_id, "cancelled", "interrupted by the user")
         raise
     except Exception as exc:
-        _finish(catalog, job_id, "failed", str(exc) or type(exc).__name__)
+        catalog.set_job_state(job_id, "failed", str(exc) or type(exc).__name__)
         raise
     finally:
         ws.clear_staging(job_id)

@@ -16,7 +16,7 @@ def test_new_catalog_is_at_current_schema_in_wal_mode(tmp_path):
 
 
 def test_migrations_upgrade_an_older_database(tmp_path, monkeypatch):
-    from dsaii_core import catalog as module
+    from dsaii_core.catalog import schema as module
     path = tmp_path / "c.sqlite"
     Catalog(path).close()
     extra = "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)"
@@ -102,7 +102,7 @@ def test_one_anomaly_mask_has_at_most_one_accepted_anomaly(reviewed_ws):
 
 
 def test_migration_turns_batches_of_an_older_catalog_into_actions(tmp_path, monkeypatch):
-    from dsaii_core import catalog as module
+    from dsaii_core.catalog import schema as module
     path = tmp_path / "c.sqlite"
     monkeypatch.setattr(module, "SCHEMA_VERSION", 4)
     old = Catalog(path)

@@ -1,18 +1,18 @@
-"""Benchmark: run a built-in detector or import another one's maps, then compare runs class by class."""
-
-from pathlib import Path
+"""Benchmark: run a detector (built-in or anomalib's) or import another one's maps, then compare runs class by class."""
 
 import streamlit as st
 
 from dsaii_core import jobs
-from dsaii_core.bench import references, reports
-from dsaii_core.bench.detectors import BASELINE_LABEL, DetectorSpec
+from dsaii_core.bench import anomalib_detector, references, reports
+from dsaii_core.bench.detectors import ANOMALIB_PREFIX, BASELINE_LABEL, DEVICES, detector_spec
 from dsaii_core.bench.outcomes import class_curves, class_outcome, worst_cases
 from dsaii_core.bench.runs import METRICS, import_run, metrics_frame
 from dsaii_core.bench.tasks import JOB_KIND, run_of_job, start_bench_job
-from app_pages._ui import current_class, current_workspace, image_grid, user_errors
+from app_pages._ui import current_class, current_workspace, image_grid, user_errors, user_path
 
 PNG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+DETECTOR_LABELS = {"baseline": "Baseline (weak, no weights)", "patchcore": "PatchCore",
+                   "anomalib": "anomalib model"}
 
 st.title("Benchmark")
 ws = current_workspace()
@@ -24,24 +24,57 @@ runs = ws.catalog.runs()
 with st.expander("Run a detector", expanded=not runs):
     st.caption("Each class is exported as MVTec AD (split seed below), the detector is trained on k normal images "
                "and scores the held-out normals and accepted anomalies.")
-    detector = st.radio("Detector", ["baseline", "patchcore"], horizontal=True, key="bench_detector",
-                        format_func={"baseline": "Baseline (weak, no weights)", "patchcore": "PatchCore"}.get)
+    detector = st.radio("Detector", list(DETECTOR_LABELS), horizontal=True, key="bench_detector",
+                        format_func=DETECTOR_LABELS.get)
     cols = st.columns(4)
     shots = cols[0].number_input("Shots (0 = all train normals)", 0, 100_000, 0, key="bench_shots")
     seed = cols[1].number_input("Seed", 0, 2**31 - 1, 0, key="bench_seed")
-    ratio = cols[2].number_input("Coreset ratio", 0.001, 1.0, 0.1, 0.01, key="bench_ratio")
-    name = cols[3].text_input("Run name", value=detector, key="bench_name")
-    backbone, weights = "wide_resnet50_2", None
+    ratio = cols[2].number_input("Coreset ratio", 0.001, 1.0, 0.1, 0.01, key="bench_ratio",
+                                 help="Share of normal patches kept in PatchCore's memory bank.")
+    device = cols[3].selectbox("Device", DEVICES, key="bench_device",
+                               help="auto: a CUDA or Apple GPU when there is one, else every CPU core.")
+    options: dict = {}
+    ready = True
     if detector == "baseline":
-        st.caption(BASELINE_LABEL + ". For real numbers, point PatchCore to a backbone weights file.")
+        st.caption(BASELINE_LABEL + ". For real numbers, point PatchCore or an anomalib model to a weights file.")
+    elif detector == "patchcore":
+        options["backbone"] = st.text_input("Backbone (torchvision)", "wide_resnet50_2", key="bench_backbone")
+        options["weights"] = st.text_input("Weights file (.pth / .safetensors)", key="bench_weights",
+                                           help="A state dict on this machine, e.g. torchvision's ImageNet weights "
+                                                "saved locally.")
+    elif not anomalib_detector.installed():
+        st.info(anomalib_detector.INSTALL_HINT + ", then restart the app.")
+        ready = False
     else:
-        backbone = st.text_input("Backbone (torchvision)", "wide_resnet50_2", key="bench_backbone")
-        weights = st.text_input("Weights file (.pth / .safetensors)", key="bench_weights",
-                                help="A state dict on this machine, e.g. torchvision's ImageNet weights saved locally.")
-    if st.button("Run in the background", type="primary", key="bench_run"):
+        cols = st.columns(4)
+        model = cols[0].selectbox("Model", anomalib_detector.VERIFIED, key="bench_anomalib_model",
+                                  help="anomalib's image models checked here to train offline on normal images; "
+                                       "the CLI takes any other by name.")
+        options["backbone"] = cols[1].text_input("Backbone (timm)", key="bench_anomalib_backbone",
+                                                 placeholder="model default")
+        options["layers"] = cols[2].text_input("Layers", key="bench_anomalib_layers", placeholder="model default",
+                                               help="Comma-separated, e.g. layer2,layer3.")
+        options["epochs"] = cols[3].number_input("Epochs (0 = model default)", 0, 10_000, 0,
+                                                 key="bench_epochs") or None
+        cols = st.columns([1, 3])
+        options["image_size"] = cols[0].number_input("Image size", 32, 2048, anomalib_detector.DEFAULT_IMAGE_SIZE,
+                                                     key="bench_image_size")
+        options["weights"] = cols[1].text_input(
+            "Weights file", key="bench_anomalib_weights",
+            help="On this machine; nothing is downloaded. " + anomalib_detector.WEIGHTS_HELP.get(
+                model, anomalib_detector.BACKBONE_HELP).capitalize() + ".")
+        if model == "EfficientAd":
+            options["imagenet_dir"] = st.text_input("Penalty images folder", key="bench_imagenet_dir",
+                                                    help="A local ImageNet-like folder, one sub-folder per class "
+                                                         "(e.g. imagenette2/train).")
+        detector = f"{ANOMALIB_PREFIX}{model}"
+    name = st.text_input("Run name", key="bench_name", placeholder=f"default: {detector}")
+    if st.button("Run in the background", type="primary", key="bench_run", disabled=not ready):
         with user_errors():
-            spec = DetectorSpec(detector, backbone, str(Path(weights).expanduser()) if weights else None, ratio,
-                                seed=int(seed))
+            for key in ("weights", "imagenet_dir"):
+                options[key] = user_path(options[key]) if options.get(key) else None
+            spec = detector_spec(detector, coreset_ratio=ratio, seed=int(seed), device=device,
+                                 **{k: v for k, v in options.items() if v})
             job, run_id = start_bench_job(ws, spec, name=name or detector, shots=int(shots) or None)
             jobs.start_worker(ws, job.id)
             st.session_state["bench_chosen"] = [run_id]
@@ -83,12 +116,12 @@ with st.expander("Import a detector's maps"):
     st.caption("A folder of `<class>/<defect>/<stem>.npy` (or .tiff / .png) maps for the MVTec export made with "
                "the same seed, plus an optional `scores.csv` (class,image,score). See the README for a recipe.")
     cols = st.columns([3, 1, 1])
-    maps_dir = cols[0].text_input("Maps folder", key="bench_maps_dir")
+    maps_dir = cols[0].text_input("Maps folder", key="bench_maps_dir", help="Or a stored run's folder.")
     import_name = cols[1].text_input("Run name", value="imported", key="bench_import_name")
     import_seed = cols[2].number_input("Export seed", 0, 2**31 - 1, 0, key="bench_import_seed")
     if st.button("Import", disabled=not maps_dir, key="bench_import"):
         with user_errors(), st.spinner("Evaluating the maps…"):
-            report = import_run(ws.root, Path(maps_dir).expanduser(), import_name, seed=int(import_seed))
+            report = import_run(ws.root, user_path(maps_dir), import_name, seed=int(import_seed))
             st.session_state["bench_chosen"] = [report.run_id]
             st.rerun()
 
@@ -113,17 +146,28 @@ reference_name = cols[0].selectbox("Per-class reference (MVTec AD classes only)"
 show_dsaii = cols[1].toggle("DSAII means", value=True, key="bench_dsaii")
 reference = None if reference_name == "none" else references.reference_table(reference_name)
 dsaii = references.dsaii_means() if show_dsaii else None
-tabs = st.tabs([reports.METRIC_LABELS[m] for m in reports.DASHBOARD_METRICS] + ["Classes × runs"])
+origins = reports.has_origins(frame)
+tabs = st.tabs([reports.METRIC_LABELS[m] for m in reports.DASHBOARD_METRICS] + ["Classes × runs"]
+               + (["Real vs synthetic"] if origins else []))
 for tab, metric in zip(tabs, reports.DASHBOARD_METRICS):
     tab.plotly_chart(reports.metric_bars(frame, metric, dsaii_means=dsaii, reference=reference), config=PNG,
                      key=f"bench_bars_{metric}")
-with tabs[-1]:
+with tabs[len(reports.DASHBOARD_METRICS)]:
     heat_metric = st.selectbox("Metric", METRICS, format_func=reports.METRIC_LABELS.get, key="bench_heat_metric")
     st.plotly_chart(reports.runs_heatmap(frame, heat_metric), config=PNG, key="bench_heatmap")
+if origins:
+    with tabs[-1]:
+        st.caption("Classes with both real anomalies (imported) and synthetic ones (made here): each metric on the "
+                   "normals with the real anomalies only, with the synthetic ones only, and with all of them.")
+        origin_metric = st.selectbox("Metric", METRICS, format_func=reports.METRIC_LABELS.get,
+                                     key="bench_origin_metric")
+        st.plotly_chart(reports.origin_bars(frame, origin_metric), config=PNG, key="bench_origin_bars")
 
 table = reports.wide_table(frame)
 st.dataframe(table.style.format(precision=4, na_rep="—"), width="stretch")
-st.caption("— : the class has no anomalies (or no masks) in that run, so the metric is undefined.")
+st.caption("— : the class has no anomalies (or no masks) in that run, so the metric is undefined."
+           + (" anomalies: which of a class's anomalies the row scores (all, real only, synthetic only)."
+              if origins else ""))
 st.download_button("Download CSV", table.to_csv(float_format="%.6f"), file_name="benchmark.csv", mime="text/csv")
 st.caption("PNG: the camera icon at the top right of each chart.")
 

@@ -1,4 +1,4 @@
-"""`python -m dsaii_core bench ...`: run a built-in detector, import a detector's maps, report stored runs.
+"""`python -m dsaii_core bench ...`: run a detector (built-in or anomalib's), import a detector's maps, report runs.
 
 torch, pandas and plotly are imported inside the commands, so other commands of the CLI start fast.
 """
@@ -38,24 +38,42 @@ def _print_report(report, as_json: bool) -> None:
 
 @bench.command("run")
 def run(path: Path = typer.Argument(..., help="Workspace (exported to MVTec AD with --seed) or an MVTec AD folder."),
-        detector: str = typer.Option("baseline", "--detector", help="patchcore or baseline (weak, weight-free)."),
-        backbone: str = typer.Option("wide_resnet50_2", "--backbone", help="torchvision architecture (PatchCore)."),
-        weights: Optional[Path] = typer.Option(None, "--weights", help="Backbone state dict (.pth / .safetensors)."),
+        detector: str = typer.Option("baseline", "--detector", help="baseline (weak, weight-free), patchcore, or "
+                                     "anomalib:<Model> (e.g. anomalib:Patchcore, anomalib:Padim, "
+                                     "anomalib:Supersimplenet, anomalib:EfficientAd; needs requirements-anomalib.txt)."),
+        backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone architecture (PatchCore: a "
+                                               "torchvision ResNet, default wide_resnet50_2; anomalib: a timm name, "
+                                               "default the model's)."),
+        weights: Optional[Path] = typer.Option(None, "--weights", help="Backbone state dict (.pth / .safetensors); "
+                                               "for anomalib:EfficientAd its teacher's."),
+        layers: Optional[str] = typer.Option(None, "--layers", help="anomalib: backbone layers, comma-separated "
+                                             "(e.g. layer2,layer3; default the model's)."),
+        epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="anomalib: training epochs (default the "
+                                             "model's own, e.g. one pass for Patchcore / Padim)."),
+        imagenet_dir: Optional[Path] = typer.Option(None, "--imagenet-dir", help="anomalib:EfficientAd: a local "
+                                                    "folder of penalty images, one sub-folder per class "
+                                                    "(e.g. imagenette2/train)."),
+        device: str = typer.Option("auto", "--device", help="auto (a CUDA or Apple GPU when there is one, else "
+                                   "every CPU core), cpu, cuda or mps."),
         shots: Optional[int] = typer.Option(None, "--shots", help="Train normals per class (default: all)."),
-        seed: int = typer.Option(0, "--seed", help="Seed of the export split, the shots and the coreset."),
-        coreset_ratio: float = typer.Option(0.1, "--coreset-ratio", help="Share of patches kept in the memory bank."),
-        image_size: int = typer.Option(224, "--image-size", help="Side the images are resized to."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the export split, the shots and the coreset / training."),
+        coreset_ratio: float = typer.Option(0.1, "--coreset-ratio", help="Share of patches kept in the memory bank "
+                                            "(built-in detectors)."),
+        image_size: Optional[int] = typer.Option(None, "--image-size", help="Side the images are resized to "
+                                                 "(default 224, anomalib 256)."),
         classes: Optional[list[str]] = typer.Option(None, "--class", help="Only this class (repeatable)."),
         name: Optional[str] = typer.Option(None, "--name", help="Name of the stored run."),
         maps_out: Optional[Path] = typer.Option(None, "--maps-out", help="Keep the maps here (MVTec folder input)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
         executor: Optional[str] = EXECUTOR, ray_address: Optional[str] = RAY_ADDRESS,
         num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS):
-    """Train a built-in detector per class on k normals and score the test images (one class per job item)."""
-    from dsaii_core.bench.detectors import DetectorSpec
+    """Train a detector per class on k normals and score the test images (one class per job item)."""
+    from dsaii_core.bench.detectors import detector_spec
     from dsaii_core.bench.dataset import is_workspace
     from dsaii_core.bench.runs import run_detector
-    spec = DetectorSpec(detector, backbone, str(weights) if weights else None, coreset_ratio, image_size, seed)
+    spec = detector_spec(detector, backbone=backbone, weights=weights, layers=layers, epochs=epochs,
+                         imagenet_dir=imagenet_dir, device=device, coreset_ratio=coreset_ratio,
+                         image_size=image_size, seed=seed)
     catalog = Workspace.open(path).catalog if is_workspace(path) else None
     if catalog is None and executor == "ray":
         raise DsaiiError("--executor ray needs a workspace (an MVTec AD folder is scored in this process)")

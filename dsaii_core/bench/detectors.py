@@ -327,7 +327,7 @@ class DetectorSpec:
     `imagenet_dir` are anomalib's (None: the model's defaults); `device` is 'auto', 'cpu', 'cuda' or 'mps'.
     """
     name: str = "baseline"
-    backbone: str = "wide_resnet50_2"
+    backbone: str | None = "wide_resnet50_2"
     weights: str | None = None
     coreset_ratio: float = 0.1
     image_size: int = 224
@@ -369,3 +369,19 @@ class DetectorSpec:
         model = load_backbone(self.backbone, Path(self.weights)).to(device)
         return PatchCore(CnnFeatures(model), settings={**settings, "backbone": self.backbone, "weights": self.weights},
                          **common)
+
+
+def detector_spec(name: str, *, backbone: str | None = None, weights: str | Path | None = None,
+                  layers: str | Sequence[str] | None = None, epochs: int | None = None,
+                  imagenet_dir: str | Path | None = None, device: str = "auto", coreset_ratio: float = 0.1,
+                  image_size: int | None = None, seed: int = 0) -> DetectorSpec:
+    """A spec from what a person typed (the page's and the CLI's fields), with each detector's defaults:
+    PatchCore's backbone wide_resnet50_2 at 224 px, anomalib's models' own backbone and layers at 256 px."""
+    anomalib = name.startswith(ANOMALIB_PREFIX)
+    if isinstance(layers, str):
+        layers = [part.strip() for part in layers.split(",") if part.strip()]
+    return DetectorSpec(name=name, backbone=backbone or (None if anomalib else "wide_resnet50_2"),
+                        weights=str(Path(weights).expanduser()) if weights else None, coreset_ratio=coreset_ratio,
+                        image_size=image_size or (256 if anomalib else 224), seed=seed,
+                        layers=tuple(layers) if layers else None, epochs=epochs, device=device,
+                        imagenet_dir=str(Path(imagenet_dir).expanduser()) if imagenet_dir else None)

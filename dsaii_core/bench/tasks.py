@@ -11,8 +11,9 @@ the run. Detectors run on a GPU where there is one, else on every core of the CP
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import asdict
-from typing import Sequence
+from typing import Callable, Sequence
 
 from dsaii_core import jobs
 from dsaii_core.bench.dataset import read_mvtec
@@ -56,7 +57,7 @@ class BenchTask:
     uses_gpu = True   # features (and anomalib's training) run on a GPU where there is one
 
     def __init__(self, ws: Workspace, job: jobs.Job):
-        self.ws, self.run_id = ws, run_of_job(job)
+        self.ws, self.job_id, self.run_id = ws, job.id, run_of_job(job)
         self.folder = ws.path(stored_run(ws, self.run_id)["maps_dir"])
         self.spec = DetectorSpec(**job.params["detector"])
         self.shots = job.params.get("shots")
@@ -67,10 +68,24 @@ class BenchTask:
         for key in keys:
             try:
                 split, = read_mvtec(self.folder / DATASET_FOLDER, [key])
-                out.append(score_class(self.spec.build(), split, self.shots, self.spec.seed, self.folder))
+                out.append(score_class(self.spec.build(), split, self.shots, self.spec.seed, self.folder,
+                                       progress=self._stop_when_cancelled()))
             except DsaiiError as exc:
                 out.append(exc)
         return out
+
+    def _stop_when_cancelled(self, every_s: float = 1.0) -> Callable[[float], None]:
+        """A progress callback that stops a class's training or scoring (about once a second it looks) when the
+        job is being cancelled: the class is left undone and Resume runs it again."""
+        last = [float("-inf")]
+
+        def check(fraction: float) -> None:
+            if time.monotonic() - last[0] < every_s:
+                return
+            last[0] = time.monotonic()
+            if jobs.get_job(self.ws.catalog, self.job_id).state in ("cancelling", "cancelled"):
+                raise DsaiiError("cancelled while this class ran; Resume runs it again")
+        return check
 
     def commit(self, key: str, seed: int, output: object) -> str:
         assert isinstance(output, ClassResult)

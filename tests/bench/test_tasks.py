@@ -49,3 +49,15 @@ def test_nothing_to_benchmark_leaves_no_run_behind(tmp_path):
     assert ws.catalog.runs() == [] and not any((ws.root / "runs").iterdir())
     with pytest.raises(DsaiiError, match="shots must be at least 1"):
         start_bench_job(ws, DetectorSpec("baseline"), shots=0)
+
+
+def test_a_cancel_stops_the_class_that_is_running_and_resume_runs_it_again(bench_ws):
+    job, run_id = start_bench_job(bench_ws, DetectorSpec("baseline"), shots=3, class_names=["hazelnut"])
+    task = jobs.load_task(bench_ws, jobs.get_job(bench_ws.catalog, job.id))
+    check = task._stop_when_cancelled(every_s=0)
+    check(0.5)                                   # not cancelled: carries on
+    jobs.request_cancel(bench_ws.catalog, job.id)
+    with pytest.raises(DsaiiError, match="Resume runs it again"):
+        check(0.6)
+    outputs = task.compute(["hazelnut"], [0])    # the job's own progress check stops the class
+    assert isinstance(outputs[0], DsaiiError)

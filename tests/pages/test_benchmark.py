@@ -1,4 +1,5 @@
-"""AppTest of the Benchmark page: run the baseline, see the dashboards, import maps, galleries."""
+"""AppTest of the Benchmark page: run the baseline and anomalib's models, see the dashboards (real against
+synthetic anomalies too), import maps, galleries."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from dsaii_core import jobs
 from dsaii_core.workspace import Workspace
-from tests.fixtures.bench_data import build_bench_workspace, build_run_workspace
+from tests.fixtures.bench_data import build_bench_workspace, build_origins_workspace, build_run_workspace
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "benchmark.py")
 
@@ -52,6 +53,64 @@ def test_running_the_baseline_in_the_background_fills_the_dashboards(templates, 
     at.run()
     assert not at.exception, at.exception
     assert len(charts(at)) == 7          # 4 metric bars, heatmap, ROC, PRO
+
+
+def wait_for(ws: Workspace, job_id: int, seconds: float = 300) -> str:
+    deadline = time.time() + seconds
+    while jobs.get_job(ws.catalog, job_id).state in jobs.ACTIVE_STATES and time.time() < deadline:
+        time.sleep(1)
+    job = jobs.get_job(ws.catalog, job_id)
+    assert job.state == "done", (job.state, job.error, jobs.item_errors(ws.catalog, job_id))
+    return job.state
+
+
+def test_two_anomalib_models_train_in_the_background_and_show_real_against_synthetic(tmp_path):
+    """Patchcore and Padim, one epoch on a tiny hazelnut (64², 14 train normals; 8 real and 6 synthetic anomalies)
+    with random resnet18 weights from a file, each run as a background job; both land in the dashboard."""
+    pytest.importorskip("anomalib")
+    import torch
+    import torchvision
+    torch.manual_seed(0)
+    weights = tmp_path / "resnet18-random.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    root = build_origins_workspace(tmp_path / "ws", size=64)
+    at = page(root)
+    at.radio(key="bench_detector").set_value("anomalib").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="bench_anomalib_model").value == "Patchcore"
+    at.text_input(key="bench_anomalib_backbone").input("resnet18")
+    at.number_input(key="bench_image_size").set_value(64)
+    at.number_input(key="bench_epochs").set_value(1)
+    at.selectbox(key="bench_device").set_value("cpu")
+    at.text_input(key="bench_anomalib_weights").input(str(weights)).run()
+    ws = Workspace.open(root)
+    for run_id, model in enumerate(("Patchcore", "Padim"), start=1):
+        at.selectbox(key="bench_anomalib_model").set_value(model).run()
+        at.button(key="bench_run").click().run()
+        assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+        assert at.multiselect(key="bench_chosen").value == [run_id]
+        wait_for(ws, jobs.list_jobs(ws.catalog, "bench")[0].id)
+    at.multiselect(key="bench_chosen").set_value([1, 2]).run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="bench_chosen").options == ["#1 anomalib:Patchcore (anomalib:Patchcore)",
+                                                         "#2 anomalib:Padim (anomalib:Padim)"]
+    assert [t.label for t in at.tabs][-1] == "Real vs synthetic"
+    assert len(charts(at)) == 8          # 4 metric bars, heatmap, real vs synthetic, ROC, PRO
+    table = at.dataframe[0].value
+    assert table.index.names == ["run", "class", "anomalies"]
+    assert {"real", "synthetic", "all"} == set(table.index.get_level_values("anomalies"))
+    assert table["image_auroc"].between(0, 1).all()
+
+
+def test_without_anomalib_the_page_says_how_to_add_it(templates, tmp_path, monkeypatch):
+    from dsaii_core.bench import anomalib_detector
+    shutil.copytree(templates[0], tmp_path / "ws")
+    monkeypatch.setattr(anomalib_detector, "installed", lambda: False)
+    at = page(tmp_path / "ws")
+    at.radio(key="bench_detector").set_value("anomalib").run()
+    assert not at.exception
+    assert any("requirements-anomalib.txt" in i.value for i in at.info)
+    assert at.button(key="bench_run").disabled
 
 
 def test_dashboard_of_a_stored_run(templates, tmp_path):

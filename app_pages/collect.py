@@ -1,6 +1,5 @@
 """Collect: bring normal images into the workspace (uploads, zips, a folder on the server)."""
 
-from pathlib import Path
 
 import streamlit as st
 

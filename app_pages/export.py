@@ -1,6 +1,5 @@
 """Export: write the dataset as the reference DSAII layout or MVTec AD folders, check it, and download it."""
 
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st

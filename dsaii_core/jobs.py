@@ -16,7 +16,6 @@ heartbeat, and stops between batches when the job is cancelled.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import multiprocessing
 import os
 import socket
@@ -38,10 +37,6 @@ from dsaii_core.workspace import DB_NAME, Workspace
 
 HEARTBEAT_S = 2.0
 MAX_ATTEMPTS = 3
-# Where each job kind's task lives: "module:function(ws, job) -> Task".
-TASK_FACTORIES = {"inpaint": "dsaii_core.inpaint.generate:make_task", "bench": "dsaii_core.bench.tasks:make_task",
-                  "object_masks": "dsaii_core.masks.object_job:make_task",
-                  "anomaly_masks": "dsaii_core.masks.anomaly_job:make_task"}
 EXECUTORS = ("local", "ray")
 BACKGROUND_KINDS = ("inpaint", "bench")  # run by a detached worker; the mask kinds run inside their command
 
@@ -162,8 +157,8 @@ class ExecutorChoice:
         saved = settings.get(catalog, "ray_num_gpus") or None
         gpus = num_gpus if num_gpus is not None else float(saved) if saved is not None else None
         count = workers if workers is not None else int(float(settings.get(catalog, "ray_workers") or 0)) or None
-        return cls(kind or settings.get(catalog, "executor"), ray_address or settings.get(catalog, "ray_address") or None,
-                   gpus, count)
+        address = ray_address or settings.get(catalog, "ray_address") or None
+        return cls(kind or settings.get(catalog, "executor"), address, gpus, count)
 
     def save(self, catalog: Catalog) -> None:
         """Make this the workspace's choice (the app's background workers use it)."""
@@ -225,7 +220,7 @@ def item_results(catalog: Catalog, job_id: int) -> list[tuple[str, str | None]]:
 
 def create_job(catalog: Catalog, kind: str, keys: Sequence[str], params: dict, class_id: int | None = None) -> Job:
     """A queued job over `keys` (duplicates dropped, order kept)."""
-    if kind not in TASK_FACTORIES:
+    if kind not in TASKS:
         raise DsaiiError(f"unknown job kind '{kind}'")
     return catalog.insert_job(kind, list(dict.fromkeys(keys)), params, class_id)
 
@@ -296,9 +291,34 @@ def _commit_batch(catalog: Catalog, job_id: int, task: Task, batch: Batch, outpu
         catalog.record_job_item(job_id, key, "failed" if failed else "pending", None, str(output) or repr(output))
 
 
+# The task of each job kind. The task modules import this one, so each is imported when its kind first runs.
+def _inpaint_task(ws: Workspace, job: Job) -> Task:
+    from dsaii_core.inpaint.generate import InpaintTask
+    return InpaintTask(ws, job)
+
+
+def _bench_task(ws: Workspace, job: Job) -> Task:
+    from dsaii_core.bench.tasks import BenchTask
+    return BenchTask(ws, job)
+
+
+def _object_masks_task(ws: Workspace, job: Job) -> Task:
+    from dsaii_core.masks.object_job import ObjectCandidatesTask
+    return ObjectCandidatesTask(ws, job)
+
+
+def _anomaly_masks_task(ws: Workspace, job: Job) -> Task:
+    from dsaii_core.masks.anomaly_job import AnomalyMaskTask
+    return AnomalyMaskTask(ws, job)
+
+
+TASKS: dict[str, Callable[[Workspace, Job], Task]] = {
+    "inpaint": _inpaint_task, "bench": _bench_task, "object_masks": _object_masks_task,
+    "anomaly_masks": _anomaly_masks_task}
+
+
 def load_task(ws: Workspace, job: Job) -> Task:
-    module, function = TASK_FACTORIES[job.kind].split(":")
-    return getattr(importlib.import_module(module), function)(ws, job)
+    return TASKS[job.kind](ws, job)
 
 
 def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,

@@ -19,5 +19,5 @@ class Catalog(Classes, Items, Masks, ActionLog, Jobs, Runs):
     """Typed access to one workspace database; safe to share between threads."""
 
 
-__all__ = ["ACTION_KINDS", "ACTIVE_STATES", "ANOMALY_STATUSES", "JOB_FINAL_STATES", "MIGRATIONS", "NORMAL_STATUSES", "SCHEMA_VERSION",
-           "Action", "Catalog", "ImageClass", "Item", "Job", "Mask", "Undone", "os_user"]
+__all__ = ["ACTION_KINDS", "ACTIVE_STATES", "ANOMALY_STATUSES", "JOB_FINAL_STATES", "MIGRATIONS", "NORMAL_STATUSES",
+           "SCHEMA_VERSION", "Action", "Catalog", "ImageClass", "Item", "Job", "Mask", "Undone", "os_user"]

@@ -199,7 +199,3 @@ class InpaintTask:
         if replaced is not None:  # one review action: its undo brings the old result back, retires this one
             self.ws.catalog.record_regeneration(item.id, int(replaced), user=self.spec.get("user", ""))
         return str(item.id)
-
-
-def make_task(ws: Workspace, job: Job) -> InpaintTask:
-    return InpaintTask(ws, job)

@@ -79,9 +79,6 @@ class AnomalyMaskTask:
                            "without_object_mask": Path(item.file).name if output.without_object_mask else None})
 
 
-def make_task(ws: Workspace, job: jobs.Job) -> AnomalyMaskTask:
-    return AnomalyMaskTask(ws, job)
-
 
 def start_anomaly_mask_job(ws: Workspace, plan: Sequence[tuple[ImageClass, AugmentParams]],
                            user: str = "") -> jobs.Job:

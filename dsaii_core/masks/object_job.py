@@ -57,9 +57,6 @@ class ObjectCandidatesTask:
         return str(output)
 
 
-def make_task(ws: Workspace, job: jobs.Job) -> ObjectCandidatesTask:
-    return ObjectCandidatesTask(ws, job)
-
 
 def make_candidates(ws: Workspace, classes: Sequence[ImageClass], params: ObjectMaskParams, sam=None,
                     executor: jobs.Executor | None = None,

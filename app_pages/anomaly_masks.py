@@ -4,23 +4,19 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from PIL import Image
 
 from dsaii_core import imageio
-from dsaii_core.errors import DsaiiError
 from dsaii_core.masks import anomaly
 from dsaii_core.masks.augment import FALLBACKS, SHAPES, AugmentParams
 from dsaii_core.masks.bank import add_uploaded_masks, import_bank
-from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour, drawn_mask, read_canvas
 from dsaii_core.overlay import overlay_mask
 from app_pages._ui import (cached_thumbnail, current_workspace, paginate, require_class, reviewer, show_told, tell,
                            undo_mine, user_errors, user_path)
+from app_pages.mask_editor import mask_editor
 
 COLUMNS = 4
 PER_PAGE = 12
 THUMB = 256
-CANVAS_WIDTH = 640
-MIN_CANVAS_WIDTH = 256  # small images are shown larger, so strokes can be placed (mapped back to the image)
 VIEWS = ("Generate", "Draw", "Mask bank")
 NEW_MASK = 0  # mask ids start at 1; None would show as an empty choice
 
@@ -155,26 +151,22 @@ def generate_view() -> None:
         mask_grid(params)
 
 
-def save_drawing(item_id: int, mask_id: int | None, mask: np.ndarray) -> None:
-    """Save the mask this run made of the canvas as it is now (what the page shows), then edit it afresh.
-
-    Not a button callback: a callback would run before this run and save the previous run's drawing, which
-    misses a change (the canvas's own undo, say) that reached the app together with the click.
-    """
-    try:
-        saved = anomaly.save_drawn_mask(ws, ws.catalog.item(item_id), mask, replaces=mask_id, user=reviewer())
-    except DsaiiError as exc:
-        st.error(str(exc))
-        return
-    st.session_state["am_canvas_nonce"] = st.session_state.get("am_canvas_nonce", 0) + 1
-    st.session_state["am_select_mask"] = saved.id  # for the mask picker, before it is drawn in the next run
+def save_drawing(item, mask_id: int | None, mask: np.ndarray) -> None:
+    """Store the mask the editor saved (a new one, or a new version of `mask_id`) and edit it from now on."""
+    saved = anomaly.save_drawn_mask(ws, item, mask, replaces=mask_id, user=reviewer())
+    st.session_state["am_select_mask"] = saved.id  # for the mask picker, before it is drawn in this run
     tell(f"Saved ({100 * saved.area:.2f} %)")
-    st.rerun()
+
+
+def undo_drawing(mask_id: int | None) -> None:
+    """The page's Undo in the draw view; an undone edit of the mask shown brings back the mask it replaced."""
+    undo_mine(ws, cls, ("anomaly_mask",))
+    shown = ws.catalog.mask(mask_id) if mask_id is not None else None
+    if shown is not None and not shown.active and shown.replaces is not None:
+        st.session_state["am_select_mask"] = shown.replaces
 
 
 def draw_view() -> None:
-    from streamlit_drawable_canvas import st_canvas  # only importable inside a running app
-
     images = anomaly.normal_images(ws, cls)
     if not images:
         st.info("This class has no kept normal images yet.")
@@ -182,49 +174,26 @@ def draw_view() -> None:
     by_id = {item.id: item for item in images}
     if st.session_state.get("am_draw_item") not in by_id:
         st.session_state["am_draw_item"] = images[0].id
-    item = by_id[st.selectbox("Image", list(by_id), format_func=lambda i: Path(by_id[i].file).name,
-                              key="am_draw_item")]
-    existing = {m.id: m for m in ws.catalog.masks(item_id=item.id, kind="anomaly")}
     if "am_select_mask" in st.session_state:
         st.session_state["am_draw_mask"] = st.session_state.pop("am_select_mask")
+    c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
+    item = by_id[c1.selectbox("Image", list(by_id), format_func=lambda i: Path(by_id[i].file).name,
+                              key="am_draw_item")]
+    existing = {m.id: m for m in ws.catalog.masks(item_id=item.id, kind="anomaly")}
     if st.session_state.get("am_draw_mask") not in existing:
         st.session_state["am_draw_mask"] = NEW_MASK
-    mask_id = st.selectbox("Mask", [NEW_MASK, *existing], key="am_draw_mask",
+    mask_id = c2.selectbox("Mask", [NEW_MASK, *existing], key="am_draw_mask",
                            format_func=lambda m: "a new mask" if m == NEW_MASK else
                            f"mask {m} ({existing[m].source}, {100 * (existing[m].area or 0):.2f} %)") or None
-    base = ws.read_mask(existing[mask_id]) if mask_id is not None else None
-    image = ws.read_image(item)
-
-    t1, t2, t3 = st.columns(3)
-    tool = t1.radio("Tool", ("Paint", "Erase"), horizontal=True, key="am_tool")
-    mode = t2.selectbox("Shape", ("freedraw", "line", "rect", "circle", "polygon"), key="am_mode",
-                        format_func={"freedraw": "free hand", "line": "line", "rect": "rectangle",
-                                     "circle": "circle", "polygon": "polygon (click the first point to close)"}.get)
-    brush = t3.slider("Brush size", 1, 80, 20, key="am_brush")
-    colour = css_colour(ADD_COLOUR if tool == "Paint" else ERASE_COLOUR)
-    width = min(CANVAS_WIDTH, max(MIN_CANVAS_WIDTH, item.width))
-    height = max(1, round(item.height * width / item.width))
-    background = image if base is None else overlay_mask(image, base, opacity=0.45, outline_px=1)
-    nonce = st.session_state.get("am_canvas_nonce", 0)
-    result = st_canvas(fill_color=colour, stroke_width=brush, stroke_color=colour,
-                       background_image=Image.fromarray(background), height=height, width=width, drawing_mode=mode,
-                       return_image_data=True, key=f"am_canvas_{item.id}_{mask_id}_{nonce}")
-    try:  # the browser's picture, checked against this canvas before it becomes a mask
-        pixels = read_canvas(result.image_bytes, height, width)
-    except DsaiiError as exc:
-        st.warning(str(exc))
-        pixels = None
-    mask = drawn_mask(pixels, base, (item.height, item.width))
-    low, high = anomaly.class_params(cls).area
-    area = float(np.count_nonzero(mask)) / mask.size
-    m1, m2 = st.columns([1, 3])
-    m1.metric("Defect area", f"{100 * area:.2f} %")
-    if mask.any() and not low <= area <= high:
-        m2.warning(f"Outside this class's range of {100 * low:g}–{100 * high:g} % (allowed for drawn masks).")
-    unchanged = base is not None and np.array_equal(mask, base)
-    if st.button("Save mask", type="primary", icon=":material/save:", key="am_save",
-                 disabled=not mask.any() or unchanged):
-        save_drawing(item.id, mask_id, mask)
+    c3.button("Undo", key="am_draw_undo", icon=":material/undo:", on_click=undo_drawing, args=(mask_id,),
+              width="stretch", help="Revert your last saved change of an anomaly mask")
+    st.caption("Paint the defect area; the live area is checked against this class's range (drawn masks may lie "
+               "outside it). Edits stay in the editor, with their own undo, until you save (Enter).")
+    mask = existing.get(mask_id) if mask_id is not None else None
+    mask_editor(f"am_editor_{item.id}", ws.path(item.file), (item.height, item.width),
+                ws.path(mask.file) if mask is not None else None, f"mask {mask_id}" if mask is not None else "new",
+                save=lambda drawn: save_drawing(item, mask_id, drawn), area_range=anomaly.class_params(cls).area,
+                label="Defect area")
 
 
 def bank_view() -> None:

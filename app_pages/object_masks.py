@@ -4,36 +4,28 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from PIL import Image
 
 from dsaii_core import imageio
-from dsaii_core.masks import objects
-from dsaii_core.errors import DsaiiError
-from dsaii_core.masks.drawn import ADD_COLOUR, ERASE_COLOUR, css_colour, read_canvas
+from dsaii_core.masks import editor, objects
 from dsaii_core.masks.objects import ObjectMaskParams
 from dsaii_core.masks.select import DOUBTFUL_BELOW
 from dsaii_core.overlay import overlay_mask
 from app_pages._ui import (admin_note, cached_thumbnail, current_workspace, is_admin, paginate, require_class,
                            reviewer, show_told, tell, undo_mine, user_errors)
+from app_pages.mask_editor import mask_editor
 
 COLUMNS = 4
 PER_PAGE = 24  # doubtful masks come first, so the first page holds what needs a look
 THUMB = 256
-CANVAS_WIDTH = 640
-MIN_CANVAS_WIDTH = 256  # small images are shown larger, so strokes can be placed (mapped back to the image)
-POSITIVE, NEGATIVE, BOX = "#00c853", "#ff1744", "#2979ff"
-TOOLS = ("Candidates", "Click", "Paint")
+TOOLS = ("Edit", "Candidates")
 
 ws = current_workspace()
 cls = require_class()
 user = reviewer()
 st.title("Object masks")
 st.caption("Each normal image of an object class gets a mask of the object, so anomalies are placed on it and not "
-           "on the background. Doubtful masks come first: open one to pick another candidate, click, or paint.")
-
-
-def reset_canvases() -> None:
-    st.session_state["om_nonce"] = st.session_state.get("om_nonce", 0) + 1
+           "on the background. Doubtful masks come first: open one to fix it in the editor (clicks, brush, shapes) or "
+           "to pick another candidate.")
 
 
 @st.cache_resource(show_spinner="Loading Segment Anything…", max_entries=2)
@@ -99,7 +91,6 @@ def badge(row: objects.ReviewRow) -> str:
 
 def open_item(item_id: int) -> None:
     st.session_state["om_item"] = item_id
-    reset_canvases()
 
 
 def accept(item_id: int) -> None:
@@ -109,7 +100,6 @@ def accept(item_id: int) -> None:
 
 
 def undo() -> None:
-    reset_canvases()
     undo_mine(ws, cls, ("object_mask",))
 
 
@@ -139,7 +129,6 @@ def generate_panel(backend) -> None:
                                                 user, progress=bar.progress)
             status.update(label=report.summary(), state="complete")
             tell(report.summary())
-            reset_canvases()
     g2.button("Undo", icon=":material/undo:", on_click=undo, width="stretch", key="om_undo")
     if g3.button("It is a texture", icon=":material/texture:", width="stretch", key="om_texture",
                  help="The whole image is the texture: no object mask needed (undoable)."):
@@ -173,7 +162,7 @@ def grid(opacity: float) -> None:
                       args=(row.item.id,), width="stretch", disabled=row.mask is None or row.accepted)
 
 
-def save(item, mask: np.ndarray, source: str) -> None:
+def save(item, mask: np.ndarray, source: str = "editor") -> None:
     """Store an edited mask at once (undoable) unless it equals the current one."""
     current = objects.current_mask(ws, item)
     if current is not None and np.array_equal(current > 0, np.asarray(mask) > 0):
@@ -194,123 +183,57 @@ def candidates_tool(item, backend, opacity: float) -> None:
                 st.image(overlay_mask(image, small, opacity=opacity), width="stretch",
                          caption=f"{k}: {candidate.source} · {100 * candidate.mask.mean():.0f} %")
                 u1, u2 = st.columns(2)
-                if u1.button("Use", key=f"om_use_{item.id}_{k}"):
+                if u1.button("Use", key=f"om_use_{item.id}_{k}", width="stretch"):
                     objects.pick_candidate(ws, item, candidates, k, user=user)
-                    reset_canvases()
                     st.rerun()
-                if u2.button("Inverse", key=f"om_inv_{item.id}_{k}"):
+                if u2.button("Inverse", key=f"om_inv_{item.id}_{k}", width="stretch",
+                             help="Use the inverse of this candidate (the background of it)"):
                     objects.pick_candidate(ws, item, candidates, k, inverted=True, user=user)
-                    reset_canvases()
                     st.rerun()
 
 
-def canvas_size(item) -> tuple[int, int, float]:
-    width = min(CANVAS_WIDTH, max(MIN_CANVAS_WIDTH, item.width))
-    return width, max(1, round(item.height * width / item.width)), item.width / width
+def edit_tool(item, backend, current) -> None:
+    """The mask editor on the image's saved object mask; clicks are answered by SAM, else GrabCut."""
+    st.caption(("SAM" if backend is not None else "GrabCut (no SAM checkpoint)") + " answers the object point "
+               "(green), background point (red) and box (blue) prompts. Edits stay in the editor, with their own "
+               "undo, until you save (Enter); the page's Undo reverts a saved edit.")
 
+    def answer(request: editor.PromptRequest) -> np.ndarray:
+        return editor.answer_prompt(ws.read_image(item), request.prompt, backend, request.base).mask
 
-def click_tool(item, backend, base_mask, image) -> None:
-    from streamlit_drawable_canvas import st_canvas  # only importable inside a running app
-
-    c1, c2 = st.columns(2)
-    kind = c1.radio("Click adds", ("object point", "background point", "box"), horizontal=True, key="om_click_kind")
-    refine = c2.checkbox("Refine the current mask", value=base_mask is not None, key="om_refine",
-                         help="SAM gets the current mask as its mask input; GrabCut starts from it.")
-    st.caption(("SAM" if backend is not None else "GrabCut (no SAM checkpoint)") + " recomputes the mask after "
-               "each click and saves it at once.")
-    colour = {"object point": POSITIVE, "background point": NEGATIVE, "box": BOX}[kind]
-    width, height, scale = canvas_size(item)
-    background = image if base_mask is None else overlay_mask(image, base_mask, opacity=0.35, outline_px=1)
-    result = st_canvas(fill_color="rgba(0, 0, 0, 0)" if kind == "box" else colour, stroke_width=2,
-                       stroke_color=colour, background_image=Image.fromarray(background), width=width,
-                       height=height, drawing_mode="rect" if kind == "box" else "point", point_display_radius=4,
-                       key=f"om_click_{item.id}_{st.session_state.get('om_nonce', 0)}")
-    prompt = objects.canvas_prompt(result.json_data, scale, POSITIVE, NEGATIVE)
-    asked = (item.id, repr(prompt), refine, st.session_state.get("om_base"))
-    if prompt.empty or st.session_state.get("om_last_prompt") == asked:
-        return
-    st.session_state["om_last_prompt"] = asked
-    with user_errors(), st.spinner("Computing the mask…"):
-        found = objects.prompt_mask(ws, item, prompt, backend, refine=refine and base_mask is not None,
-                                    base=base_mask)
-        save(item, found[0].mask, found[0].source)
-
-
-def paint_tool(item, base_mask, image) -> None:
-    from streamlit_drawable_canvas import st_canvas  # only importable inside a running app
-
-    c1, c2 = st.columns(2)
-    tool = c1.radio("Brush", ("Paint", "Erase"), horizontal=True, key="om_brush_tool")
-    brush = c2.slider("Brush size", 1, 80, 20, key="om_brush")
-    colour = css_colour(ADD_COLOUR if tool == "Paint" else ERASE_COLOUR)
-    width, height, _ = canvas_size(item)
-    background = image if base_mask is None else overlay_mask(image, base_mask, opacity=0.35, outline_px=1)
-    result = st_canvas(fill_color=colour, stroke_width=brush, stroke_color=colour,
-                       background_image=Image.fromarray(background), width=width, height=height,
-                       drawing_mode="freedraw", return_image_data=True,
-                       key=f"om_paint_{item.id}_{st.session_state.get('om_nonce', 0)}")
-    try:  # the browser's picture, checked against this canvas before it becomes a mask
-        pixels = read_canvas(result.image_bytes, height, width)
-    except DsaiiError as exc:
-        st.warning(str(exc))
-        pixels = None
-    if pixels is not None:
-        save(item, objects.paint(base_mask, pixels, (item.height, item.width)), "user-paint")
+    mask_editor(f"om_editor_{item.id}", ws.path(item.file), (item.height, item.width),
+                ws.path(current.file) if current is not None else None,
+                f"mask {current.id}" if current is not None else "none",
+                save=lambda mask: save(item, mask), answer=answer, label="Object area")
 
 
 def detail(item_id: int, backend, opacity: float) -> None:
     item = ws.catalog.item(item_id)
+    current = ws.object_mask(item)
     st.subheader(f"{Path(item.file).name}")
-    # The canvases start from the mask saved when they opened; their strokes / clicks apply to that one.
-    nonce = st.session_state.get("om_nonce", 0)
-    if st.session_state.get("om_base") is None or st.session_state["om_base"][:2] != (item.id, nonce):
-        active = ws.object_mask(item)
-        st.session_state["om_base"] = (item.id, nonce, active.id if active is not None else None)
-    base_id = st.session_state["om_base"][2]
-    base_mask = ws.read_mask(ws.catalog.mask(base_id)) if base_id is not None else None
-    image = ws.read_image(item)
-    left, right = st.columns([3, 2])
+    left, right = st.columns([3, 2], vertical_alignment="center")
     with left:
         tool = st.radio("Tool", TOOLS, horizontal=True, key="om_tool", label_visibility="collapsed",
-                        on_change=reset_canvases)
-        if tool == "Candidates":
-            candidates_tool(item, backend, opacity)
-        elif tool == "Click":
-            click_tool(item, backend, base_mask, image)
-        else:
-            paint_tool(item, base_mask, image)
-    with right:
-        current = ws.object_mask(item)
-        shown = ws.read_mask(current) if current is not None else None
-        st.image(image if shown is None else overlay_mask(image, shown, opacity=opacity), width="stretch",
-                 caption="saved mask" if current is not None else "no mask yet")
+                        format_func={"Edit": "Edit the mask", "Candidates": "Pick a candidate"}.get)
         if current is not None:
-            st.caption(f"{current.source} · {100 * (current.area or 0):.1f} % of the image"
+            st.caption(f"Saved: {current.source} · {100 * (current.area or 0):.1f} % of the image"
                        + (" · checked" if current.params.get("accepted") else f" · confidence {current.confidence}"))
-        b1, b2 = st.columns(2)
-        if b1.button("Fill holes", key="om_fill", icon=":material/format_color_fill:", disabled=shown is None,
-                     width="stretch"):
-            save(item, objects.fill_holes(shown), "user-fill")
-            reset_canvases()
-            st.rerun()
-        if b2.button("Whole", key="om_whole", icon=":material/crop_free:", width="stretch",
-                     help="The object fills the whole image."):
-            save(item, np.full((item.height, item.width), 255, np.uint8), "user-whole")
-            reset_canvases()
-            st.rerun()
-        if b1.button("Clear", key="om_clear", icon=":material/layers_clear:", width="stretch",
-                     help="Start from an empty mask and paint it."):
-            save(item, np.zeros((item.height, item.width), np.uint8), "user-clear")
-            reset_canvases()
-            st.rerun()
-        b2.button("Undo", key="om_undo_open", icon=":material/undo:", on_click=undo, width="stretch")
-        d1, d2 = st.columns(2)
-        d1.button("Accept", key="om_accept_open", type="primary", icon=":material/check:", on_click=accept,
+        else:
+            st.caption("No mask saved yet")
+    with right:
+        b1, b2, b3 = st.columns(3)
+        b1.button("Accept", key="om_accept_open", type="primary", icon=":material/check:", on_click=accept,
                   args=(item.id,), disabled=current is None or bool(current.params.get("accepted")),
                   width="stretch")
-        if d2.button("Close", key="om_close", icon=":material/close:", width="stretch"):
+        b2.button("Undo", key="om_undo_open", icon=":material/undo:", on_click=undo, width="stretch",
+                  help="Revert your last saved change of an object mask")
+        if b3.button("Close", key="om_close", icon=":material/close:", width="stretch"):
             st.session_state.pop("om_item", None)
             st.rerun()
+    if tool == "Candidates":
+        candidates_tool(item, backend, opacity)
+    else:
+        edit_tool(item, backend, current)
 
 
 show_told()

@@ -18,13 +18,13 @@ import pytest
 from selenium.common.exceptions import (ElementClickInterceptedException, ElementNotInteractableException,
                                         NoSuchElementException, StaleElementReferenceException,
                                         TimeoutException)
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from scripts.browser import REPO, chromium, start_app, stop_app, wait_rendered
+from tests.e2e.editor_driver import Editor
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -158,36 +158,9 @@ class UI:
         WebDriverWait(self.driver, timeout).until(lambda d: d.find_elements(By.XPATH, xpath))[0].click()
         self.wait_idle()
 
-    def canvas(self, timeout: float = 30):
-        """The drawing canvas of streamlit-drawable-canvas (it renders in a shadow root), once mounted."""
-        def upper(driver):
-            found = driver.execute_script(
-                "return [...document.querySelectorAll('*')].filter(e => e.shadowRoot)"
-                ".map(e => e.shadowRoot.querySelector('canvas.upper-canvas')).filter(c => c);")
-            return found[0] if found else None
-        return WebDriverWait(self.driver, timeout).until(upper)
-
-    def stroke(self, start: tuple[int, int], steps: int, step: tuple[int, int]) -> None:
-        """Drag the mouse over the canvas from `start` (an offset from its centre) in `steps` moves of `step`."""
-        canvas = self.canvas()
-        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
-        chain = ActionChains(self.driver).move_to_element_with_offset(canvas, *start).click_and_hold()
-        for _ in range(steps):
-            chain = chain.move_by_offset(*step)
-        chain.release().perform()
-
-    def stroke_until(self, changed, start: tuple[int, int], steps: int, step: tuple[int, int],
-                     attempts: int = 3, timeout: float = 20) -> None:
-        """Stroke until `changed()` holds: a stroke that reached a canvas still mounting is lost, so repeat it
-        (the same stroke paints the same pixels)."""
-        for attempt in range(attempts):
-            self.stroke(start, steps, step)
-            try:
-                self.wait_until(changed, timeout)
-                return
-            except TimeoutException:
-                if attempt == attempts - 1:
-                    raise
+    def editor(self) -> Editor:
+        """The page's mask editor (app_pages/mask_editor), driven with real pointer and key events."""
+        return Editor(self.driver)
 
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)

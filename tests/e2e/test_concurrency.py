@@ -99,13 +99,14 @@ def two_sessions(app_server, ui: UI, second_ui: UI, tmp_path: Path) -> None:
     def alice_draws() -> None:
         alice.go("anomaly_masks", "Anomaly masks")
         alice.choose("am_view", "Draw")
-        for start in ((-40, -30), (-40, 30)):
-            area = alice.wait_for("[data-testid='stMain'] [data-testid='stMetricValue']").text
-            alice.stroke_until(lambda: alice.wait_for(
-                "[data-testid='stMain'] [data-testid='stMetricValue']").text != area, start, 6, (10, 0))
-            alice.wait_idle()
+        editor = alice.editor()
+        for y in (40, 90):  # two strokes in the mask editor, each saved with Enter
+            editor.show()
+            editor.wait(lambda s: s["dirty"] == "false")
             saved = len(ws.catalog.masks(kind="anomaly", active_only=False))
-            alice.click(".st-key-am_save button")
+            editor.drag([editor.client(30, y), editor.client(90, y)])
+            editor.wait(lambda s: s["dirty"] == "true")
+            editor.keys("\ue007")
             alice.wait_until(lambda: len(ws.catalog.masks(kind="anomaly", active_only=False)) == saved + 1, 60)
             alice.wait_idle()
 
@@ -119,24 +120,23 @@ def two_sessions(app_server, ui: UI, second_ui: UI, tmp_path: Path) -> None:
     target = normals[1]
     together(lambda: (alice.select("am_draw_item", Path(target.file).name), alice.wait_idle()),
              lambda: (bob.go("object_masks", "Object masks"), bob.click(f".st-key-om_open_{target.id} button"),
-                      bob.wait_idle(), bob.choose("om_tool", "Paint")))
+                      bob.wait_idle()))
     race = threading.Barrier(2)
 
-    def alice_saves() -> None:
-        area = alice.wait_for("[data-testid='stMain'] [data-testid='stMetricValue']").text
-        alice.stroke_until(lambda: alice.wait_for(
-            "[data-testid='stMain'] [data-testid='stMetricValue']").text != area, (-40, 0), 6, (10, 0))
-        alice.wait_idle()
+    def draw_then_save(who: UI, saved) -> None:
+        """A stroke in the page's mask editor; Enter at the same moment as the other person; wait for the row."""
+        editor = who.editor()
+        editor.show()
+        editor.drag([editor.client(30, 64), editor.client(90, 64)])
+        editor.wait(lambda s: s["dirty"] == "true")
         race.wait(timeout=60)
-        alice.click(".st-key-am_save button")
-        alice.wait_until(lambda: len(ws.catalog.masks(item_id=target.id, kind="anomaly")) == 2, 60)
+        editor.keys("\ue007")
+        who.wait_until(saved, 60)
 
-    def bob_paints() -> None:
-        race.wait(timeout=60)  # the Object masks page saves on every stroke
-        bob.stroke_until(lambda: ws.object_mask(target) is not None, (-50, -50), 6, (10, 0))
-
-    together(alice_saves, bob_paints)
-    assert ws.object_mask(target).source == "user-paint"
+    alice.editor().wait(lambda s: s["revision"] == "new")  # the editor of the image Alice just chose is up
+    together(lambda: draw_then_save(alice, lambda: len(ws.catalog.masks(item_id=target.id, kind="anomaly")) == 2),
+             lambda: draw_then_save(bob, lambda: ws.object_mask(target) is not None))
+    assert ws.object_mask(target).source == "editor"
     alice.screenshot("concurrency-alice")
 
     # 5. A job inpaints Alice's two new masks (and the pairs whose result was rejected) while Bob sits on

@@ -61,10 +61,6 @@ def show_last_message(ui) -> None:
     ui.driver.execute_script("arguments[0].scrollIntoView({block: 'end'});", boxes[-1])
 
 
-def metric_shown(ui) -> str:
-    return ui.wait_for("[data-testid='stMain'] [data-testid='stMetricValue']").text
-
-
 def test_a_new_user_goes_from_images_to_a_benchmark(app_server, ui, tmp_path):
     web = FakeWeb().start()
     try:
@@ -140,11 +136,14 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     before = ws.object_mask(nut)
     assert "sam" not in before.source  # no weights here: GrabCut / saliency candidates
     ui.click(f".st-key-om_open_{nut.id} button")
-    ui.wait_idle()
-    ui.choose("om_tool", "Paint")
-    ui.stroke_until(lambda: ws.object_mask(nut).id != before.id, (-110, -110), 10, (6, 0))
+    editor = ui.editor()
+    editor.show()  # the mask editor; a brush stroke along the top-left background, saved with Enter
+    editor.drag([editor.client(20, 20), editor.client(80, 20)])
+    editor.wait(lambda s: s["dirty"] == "true")
+    editor.keys("\ue007")
+    ui.wait_until(lambda: ws.object_mask(nut).id != before.id)
     painted = ws.object_mask(nut)
-    assert painted.source == "user-paint" and painted.area > before.area
+    assert painted.source == "editor" and painted.area > before.area
     assert ws.read_mask(painted)[10:30, 20:70].any() and not ws.read_mask(before)[10:30, 20:70].any()
     assert painted.params.get("accepted")  # a fix by hand counts as checked
     other = normals[1]
@@ -168,10 +167,11 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
         assert math.isclose(mask.area, (pixels > 0).mean(), abs_tol=1e-6)
     ui.screenshot("walkthrough-06-anomaly-masks-generated")
     ui.choose("am_view", "Draw")
-    area = metric_shown(ui)
-    ui.stroke_until(lambda: metric_shown(ui) != area, (-40, 0), 8, (10, 0))
-    ui.wait_idle()
-    ui.click(".st-key-am_save button")
+    editor = ui.editor()
+    editor.show()  # a stroke across the middle of the first image, saved with the editor's Save button
+    editor.drag([editor.client(90, 128), editor.client(170, 128)])
+    editor.wait(lambda s: s["dirty"] == "true")
+    editor.press("save")
     ui.wait_until(lambda: any(m.source == "drawn" for _, m in anomaly_masks(ws, cls)))
     (drawn_on, drawn), = [(i, m) for i, m in anomaly_masks(ws, cls) if m.source == "drawn"]
     assert drawn_on.id == normals[0].id and 0.01 < drawn.area < 0.1

@@ -47,6 +47,41 @@ def test_run_import_and_report(bench_ws, bench):
     assert rows[0]["pixel_auroc"] == pytest.approx(run["classes"]["hazelnut"]["metrics"]["pixel_auroc"])
 
 
+def test_report_shows_real_and_synthetic_anomalies_apart(tmp_path, bench):
+    from tests.fixtures.bench_data import build_origins_workspace
+    root = build_origins_workspace(tmp_path / "ws", size=96)
+    code, out, err = bench("run", root, "--detector", "baseline", "--device", "cpu", "--shots", "5")
+    assert code == 0, err
+    assert "anomalies" in out and "synthetic" in out      # the run's table has a row per kind of anomaly
+    code, out, err = bench("report", root, "--csv")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "run,class,anomalies,image_auroc,pixel_auroc,aupro,f1_max,pixel_f1_max"
+    assert [line.split(",")[1:3] for line in lines[1:]] == [
+        ["hazelnut", "all"], ["hazelnut", "real"], ["hazelnut", "synthetic"],
+        ["mean", "all"], ["mean", "real"], ["mean", "synthetic"]]
+    rows = json.loads(bench("report", root, "--json")[1])
+    assert [(r["class"], r["anomalies"]) for r in rows][:3] == [("hazelnut", "all"), ("hazelnut", "real"),
+                                                                ("hazelnut", "synthetic")]
+    assert all(0 <= r["image_auroc"] <= 1 for r in rows)
+
+
+def test_anomalib_detector_from_the_command_line(bench_ws, tmp_path, bench):
+    pytest.importorskip("anomalib")
+    import torch
+    import torchvision
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "r18.pth")
+    code, out, err = bench("run", bench_ws.root, "--detector", "anomalib:Padim", "--backbone", "resnet18",
+                           "--layers", "layer1,layer2", "--weights", tmp_path / "r18.pth", "--image-size", "64",
+                           "--device", "cpu", "--class", "hazelnut", "--shots", "4", "--json")
+    assert code == 0, err
+    run = json.loads(out)
+    assert run["detector"] == "anomalib:Padim" and run["settings"]["layers"] == ["layer1", "layer2"]
+    assert run["settings"]["image_size"] == 64 and run["settings"]["shots"] == 4
+    assert 0 <= run["classes"]["hazelnut"]["metrics"]["pixel_auroc"] <= 1
+
+
 def test_python_m_run_on_an_mvtec_folder_prints_without_storing():
     result = subprocess.run([sys.executable, "-m", "dsaii_core", "bench", "run", str(DEMO_DIR), "--class", "hazelnut",
                              "--shots", "2"], capture_output=True, text=True, timeout=300)
@@ -57,6 +92,8 @@ def test_python_m_run_on_an_mvtec_folder_prints_without_storing():
 @pytest.mark.parametrize("args, message", [
     (["run", "{tmp}/nowhere"], "no such workspace or folder"),
     (["run", "{ws}", "--detector", "padim"], "unknown detector 'padim'"),
+    (["run", "{ws}", "--detector", "anomalib:Patchcore"], "needs weights from a local file"),
+    (["run", "{ws}", "--device", "cuda"], "no CUDA GPU"),
     (["run", "{ws}", "--detector", "patchcore", "--backbone", "resnet18"], "needs backbone weights"),
     (["run", "{ws}", "--coreset-ratio", "0"], "coreset ratio must be in"),
     (["run", "{tmp}"], "not an MVTec AD folder"),

@@ -8,7 +8,7 @@ import pytest
 from dsaii_core.bench import map_store, metrics
 from dsaii_core.bench.dataset import benchmark_root, read_mvtec
 from dsaii_core.bench.detectors import DetectorSpec
-from dsaii_core.bench.runs import METRICS, compare_runs, metrics_frame, run_detector, stored_scores
+from dsaii_core.bench.runs import DATASET_FOLDER, METRICS, compare_runs, metrics_frame, run_detector, stored_scores
 from dsaii_core.errors import DsaiiError
 
 
@@ -66,3 +66,33 @@ def test_undefined_metrics_are_none_with_a_note(tmp_path):
     result, = report.classes
     assert result.metrics["image_auroc"] is None and "one class" in result.notes[1]
     assert result.metrics["pixel_auroc"] is not None
+
+
+def test_real_and_synthetic_anomalies_are_scored_apart_and_together(tmp_path):
+    """A class with imported (real) defects and inpainted (synthetic) ones: every metric on each kind apart, with all
+    the normals, stored beside the metrics on all anomalies."""
+    from dsaii_core.workspace import Workspace
+    from tests.fixtures.bench_data import build_origins_workspace
+    ws = Workspace.open(build_origins_workspace(tmp_path / "ws", size=96))
+    report = run_detector(ws.root, DetectorSpec("baseline", device="cpu"))
+    result, = report.classes
+    split, = read_mvtec(report.maps_dir / DATASET_FOLDER, test_only=True)
+    assert {s.origin for s in split.test} == {"normal", "real", "synthetic"}
+    stored = map_store.read_class(report.maps_dir, split.folder.name)
+    for origin in ("real", "synthetic"):
+        subset = [s for s in split.test if s.origin in ("normal", origin)]
+        labels = [s.label for s in subset]
+        assert result.metrics[f"image_auroc@{origin}"] == pytest.approx(
+            metrics.image_auroc(labels, [result.scores[s.key] for s in subset]))
+        maps = [stored[s.key].full() for s in subset]
+        assert result.metrics[f"aupro@{origin}"] == pytest.approx(
+            metrics.aupro([s.read_mask(m.shape) for s, m in zip(subset, maps)], maps))
+    assert "8 real and 6 synthetic anomalies" in result.notes[-1]
+    frame = metrics_frame(ws)
+    assert set(frame["anomalies"]) == {"all", "real", "synthetic"} and set(frame["metric"]) == set(METRICS)
+    table = report.table()
+    assert list(table.index) == [("hazelnut", "all"), ("hazelnut", "real"), ("hazelnut", "synthetic"),
+                                 ("mean", "all"), ("mean", "real"), ("mean", "synthetic")]
+    assert table.loc[("hazelnut", "real"), "image_auroc"] == result.metrics["image_auroc@real"]
+    assert compare_runs(ws, [1], "image_auroc", anomalies="synthetic").loc["hazelnut"].iloc[0] == \
+        result.metrics["image_auroc@synthetic"]

@@ -32,7 +32,7 @@ def max_pixels() -> int:
 
 
 # Pillow's own bomb guard stays on for the whole process at the project's limit (a warning at 1×, an
-# error at 2×): other code decodes too, e.g. streamlit-drawable-canvas decodes the PNG a browser sends.
+# error at 2×): other code decodes too (libraries reading images or uploads we never see).
 # Our reader checks the caller's limit itself and says so in words.
 Image.MAX_IMAGE_PIXELS = max_pixels()
 
@@ -115,7 +115,7 @@ def read_image(source: Path | bytes, name: str | None = None, *, limit: int | No
 def read_pixels(source: Path | bytes, name: str | None = None, *, limit: int | None = None) -> np.ndarray:
     """Decode to the array of the file's own mode (e.g. H×W×4 for RGBA), unconverted.
 
-    For callers that check the layout themselves, such as a drawing canvas's RGBA picture.
+    For callers that check the layout themselves.
     """
     name = name or (str(source) if not isinstance(source, bytes) else "image")
     return np.asarray(_open(source, name, limit)).copy()

@@ -151,7 +151,7 @@ def test_png_encoding_is_deterministic(tmp_path):
 
 
 def test_pillow_bomb_guard_stays_on_process_wide_at_the_project_limit():
-    # Other decoders in the process (the drawing canvas decodes what a browser sends) rely on Pillow's guard.
+    # Other decoders in the process (libraries reading images we never see) rely on Pillow's guard.
     assert Image.MAX_IMAGE_PIXELS == imageio.max_pixels() == imageio.DEFAULT_MAX_PIXELS
     with pytest.raises(Image.DecompressionBombError):
         Image.open(io.BytesIO(huge_png_header(20000, 10000)))  # 200 MP: over twice the limit

@@ -1,4 +1,4 @@
-"""Object masks for a workspace: generate, review order, fix (pick, prompt, paint, fill), accept, export candidates.
+"""Object masks for a workspace: generate, review order, fix (pick, prompt), accept, export candidates.
 
 Every change is a new active object mask (`ws.add_mask(kind='object')`), so `catalog.undo()`
 brings the previous one back. Candidates of an image are cached in the workspace cache as
@@ -16,14 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-from scipy import ndimage
 
 from dsaii_core import imageio
 from dsaii_core.atomic import atomic_write_bytes, atomic_write_text
 from dsaii_core.catalog import ImageClass, Item, Mask
 from dsaii_core.errors import DsaiiError
-from dsaii_core.masks import grabcut, select
-from dsaii_core.masks.drawn import drawn_mask
+from dsaii_core.masks import editor, grabcut, select
 from dsaii_core.masks.select import Candidate, Choice, Prompt
 from dsaii_core.workspace import Workspace
 
@@ -247,19 +245,10 @@ def pick_candidate(ws: Workspace, item: Item, candidates: list[Candidate], index
                     {"candidate": index, "inverted": candidate.inverted})
 
 
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """The mask (uint8 0/255) with every enclosed hole filled."""
-    return imageio.binarize(ndimage.binary_fill_holes(np.asarray(mask) > 0))
-
-
-def paint(base: np.ndarray | None, canvas_rgba: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
-    """The mask after the strokes of a paint / erase canvas (see masks.drawn) are applied to `base`."""
-    return drawn_mask(canvas_rgba, base, shape)
-
-
 def prompt_mask(ws: Workspace, item: Item, prompt: Prompt, backend: "SamBackend | None", refine: bool,
                 base: np.ndarray | None = None) -> list[Candidate]:
-    """Masks for clicks / a box, best first: SAM when loaded, else GrabCut seeded by them.
+    """Masks for clicks / a box, best first: SAM when loaded, else GrabCut seeded by them (editor.answer_prompt,
+    what the mask editor's prompts get).
 
     With `refine`, `base` (default: the active mask) is improved rather than replaced: SAM gets
     it as mask_input, GrabCut starts from it.
@@ -271,41 +260,7 @@ def prompt_mask(ws: Workspace, item: Item, prompt: Prompt, backend: "SamBackend 
         raise DsaiiError("click on the image (or draw a box) first")
     if backend is not None:
         return backend.predict(image, prompt, mask=base if refine else None)
-    init = base if refine else None
-    if prompt.box is None and init is None and prompt.positive:
-        init = grabcut.grabcut(image, positive=prompt.positive, negative=prompt.negative)
-    mask = grabcut.grabcut(image, box=prompt.box, init_mask=init, positive=prompt.positive,
-                           negative=prompt.negative)
-    return [Candidate(mask=mask, source="grabcut-refine" if refine else "grabcut-prompt")]
-
-
-def canvas_prompt(json_data: dict | None, scale: float, positive_colour: str, negative_colour: str) -> Prompt:
-    """Clicks and the last box drawn on a canvas (streamlit-drawable-canvas JSON), in image pixels.
-
-    `scale` = image pixels per canvas pixel. Points are told apart by their stroke colour.
-    """
-    prompt = Prompt()
-    offsets = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
-    for obj in (json_data or {}).get("objects", []):
-        kind = str(obj.get("type", "")).lower()
-        if kind == "circle":
-            radius = float(obj.get("radius", 0)) * float(obj.get("scaleX", 1))
-            stroke = float(obj.get("strokeWidth", 0))
-            x = float(obj["left"]) + (1 - 2 * offsets[obj.get("originX", "left")]) * (radius + stroke / 2)
-            y = float(obj["top"]) + (1 - 2 * offsets[obj.get("originY", "top")]) * (radius + stroke / 2)
-            point = (x * scale, y * scale)
-            if obj.get("stroke") == negative_colour:
-                prompt.negative.append(point)
-            elif obj.get("stroke") == positive_colour:
-                prompt.positive.append(point)
-        elif kind == "rect":
-            width = float(obj.get("width", 0)) * float(obj.get("scaleX", 1))
-            height = float(obj.get("height", 0)) * float(obj.get("scaleY", 1))
-            left = float(obj["left"]) - offsets[obj.get("originX", "left")] * width
-            top = float(obj["top"]) - offsets[obj.get("originY", "top")] * height
-            if width > 1 and height > 1:
-                prompt.box = (left * scale, top * scale, (left + width) * scale, (top + height) * scale)
-    return prompt
+    return [editor.answer_prompt(image, prompt, None, base if refine else None)]
 
 
 def mark_texture(ws: Workspace, cls: ImageClass, user: str = "") -> ImageClass:

@@ -203,3 +203,44 @@ def test_whole_mask_edits_and_the_page_s_undo(app_server, ui, workspace):
     ui.wait_until(lambda: [m.id for m in saved_masks(ws)] == [first.id])
     state = editor.wait(lambda s: s["revision"] == f"mask {first.id}")
     assert int(state["ones"]) == int(filled.sum()) and state["undo"] == "0" and state["dirty"] == "false"
+
+
+def test_a_4096_px_image_at_8x_with_panning(app_server, ui, tmp_path):
+    ws = Workspace.create(tmp_path / "ws")
+    cls = ws.add_class("hazelnut")
+    path = sorted((DEMO_DIR / "hazelnut" / "train" / "good").glob("*.png"))[1]
+    side = 4096
+    ws.add_image(cls, cv2.resize(imageio.read_image(path), (side, side), interpolation=cv2.INTER_LINEAR))
+    editor = open_editor(ui, app_server, ws)
+    assert editor.state()["width"] == str(side)
+    editor.press("actual")
+    for _ in range(6):  # 1 → 1.5 → 2 → 3 → 4 → 6 → 8
+        editor.press("zoom-in")
+    state = editor.wait(lambda s: s["zoom"] == "8")
+    pan = int(state["panX"]), int(state["panY"])
+    rect = ui.driver.execute_script("return arguments[0].getBoundingClientRect().toJSON();", editor.canvas())
+    middle_of_view = (round(rect["left"] + rect["width"] / 2), round(rect["top"] + rect["height"] / 2))
+    cx, cy = editor.image_point(middle_of_view)  # image pixels around it stay in view (±40 at 8×)
+
+    # Pan with the middle button, then with the space bar held: the view moves by the drag, nothing is drawn.
+    middle = [middle_of_view, (middle_of_view[0] - 30, middle_of_view[1] - 10),
+              (middle_of_view[0] - 60, middle_of_view[1] - 20)]
+    editor.drag(middle, button=1)
+    state = editor.wait(lambda s: int(s["panX"]) != pan[0])
+    assert (int(state["panX"]), int(state["panY"])) == (pan[0] - 60, pan[1] - 20)
+    editor.keys(" ")  # a tap of the space bar alone changes nothing
+    ActionChains(ui.driver).key_down(" ").perform()
+    editor.drag([middle_of_view, (middle_of_view[0] + 60, middle_of_view[1] + 20)])
+    ActionChains(ui.driver).key_up(" ").perform()
+    state = editor.wait(lambda s: int(s["panX"]) == pan[0])
+    assert int(state["panY"]) == pan[1] and state["ones"] == "0" and state["undo"] == "0"
+
+    # A brush stroke at 8×, saved: exact at full resolution.
+    expected = np.zeros((side, side), np.uint8)
+    clients = [editor.client(cx - 30, cy - 20), editor.client(cx, cy - 18), editor.client(cx + 10, cy + 10)]
+    editor.drag(clients)
+    stroke(expected, [editor.image_point(c) for c in clients], int(state["size"]), 1)
+    editor.wait(lambda s: int(s["ones"]) == int(expected.sum()))
+    editor.keys("\ue007")
+    ui.wait_until(lambda: saved_masks(ws), 120)
+    assert np.array_equal(ws.read_mask(saved_masks(ws)[0]) > 0, expected > 0)

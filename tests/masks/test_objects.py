@@ -8,7 +8,7 @@ import pytest
 from dsaii_core import imageio
 from dsaii_core.demo import DEMO_DIR
 from dsaii_core.errors import DsaiiError
-from dsaii_core.masks import drawn, objects, select
+from dsaii_core.masks import objects, select
 from dsaii_core.masks.objects import ObjectMaskParams
 from dsaii_core.masks.sam import AutoParams, SamBackend, SamConfig
 from dsaii_core.masks.select import Prompt
@@ -126,35 +126,6 @@ def test_pick_candidate_and_its_inverse_then_undo(tiny_ws):
     assert tiny_ws.object_mask(item).id == picked.id
     with pytest.raises(DsaiiError):
         objects.pick_candidate(tiny_ws, item, candidates, 99)
-
-
-def test_paint_and_erase_strokes_and_fill_holes():
-    base = np.zeros((40, 60), np.uint8)
-    base[10:30, 10:30] = 255
-    canvas = np.zeros((80, 120, 4), np.uint8)  # drawn at twice the image size
-    canvas[20:40, 80:100] = (*drawn.ADD_COLOUR, 255)
-    canvas[20:40, 20:40] = (*drawn.ERASE_COLOUR, 255)
-    painted = objects.paint(base, canvas, (40, 60))
-    assert painted[15, 45] == 255 and painted[15, 15] == 0 and painted[25, 25] == 255
-    ring = np.zeros((30, 30), np.uint8)
-    ring[5:25, 5:25] = 255
-    ring[10:20, 10:20] = 0
-    assert objects.fill_holes(ring)[15, 15] == 255
-
-
-def test_canvas_points_and_box_become_a_prompt_in_image_pixels():
-    radius, stroke = 3, 2  # the canvas's point tool puts `left` at x - (radius + stroke / 2), origin left / centre
-    data = {"objects": [
-        {"type": "Circle", "left": 50 - 4, "top": 30, "radius": radius, "strokeWidth": stroke, "originX": "left",
-         "originY": "center", "stroke": "#00c853"},
-        {"type": "Circle", "left": 10 - 4, "top": 12, "radius": radius, "strokeWidth": stroke, "originX": "left",
-         "originY": "center", "stroke": "#ff1744"},
-        {"type": "Rect", "left": 5, "top": 6, "width": 20, "height": 10, "scaleX": 2, "scaleY": 1},
-    ]}
-    prompt = objects.canvas_prompt(data, scale=2.0, positive_colour="#00c853", negative_colour="#ff1744")
-    assert prompt.positive == [(100.0, 60.0)] and prompt.negative == [(20.0, 24.0)]
-    assert prompt.box == (10.0, 12.0, 90.0, 32.0)
-    assert objects.canvas_prompt(None, 1.0, "a", "b").empty
 
 
 def test_prompt_without_weights_uses_grabcut_and_refines_the_current_mask(tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from dsaii_core import imageio

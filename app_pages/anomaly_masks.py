@@ -113,12 +113,13 @@ def mask_grid(params: AugmentParams) -> None:
             st.image(overlay_thumbnail(str(ws.path(item.file)), str(ws.path(mask.file))), width="stretch")
             fitted = "" if mask.params.get("fitted", True) else " · :orange-badge[outside range]"
             st.markdown(f"**{Path(item.file).name}** · {100 * (mask.area or 0):.2f} % · {mask.source}{fitted}")
-            b1, b2, b3 = st.columns(3)
-            b1.button("New", key=f"am_regen_{mask.id}", icon=":material/casino:", help="Regenerate with a new seed",
-                      on_click=regenerate, args=(mask.id, params), width="stretch")
-            b2.button("Edit", key=f"am_edit_{mask.id}", icon=":material/edit:", help="Edit by hand",
+            # Words, no icons, and borderless: at four tiles a row three bordered buttons show only their icons.
+            b1, b2, b3 = st.columns(3, gap="xxsmall")
+            b1.button("Edit", key=f"am_edit_{mask.id}", help="Edit this mask in the mask editor", type="tertiary",
                       on_click=edit, args=(item.id, mask.id), width="stretch")
-            b3.button("Delete", key=f"am_delete_{mask.id}", icon=":material/delete:", help="Delete",
+            b2.button("New", key=f"am_regen_{mask.id}", help="Regenerate with a new seed", type="tertiary",
+                      on_click=regenerate, args=(mask.id, params), width="stretch")
+            b3.button("Delete", key=f"am_delete_{mask.id}", help="Delete this mask (undoable)", type="tertiary",
                       on_click=delete, args=(mask.id,), width="stretch")
 
 

@@ -31,6 +31,7 @@ ENCODINGS = ("bits+deflate", "bits")  # "bits": a browser without CompressionStr
 MAX_POINTS = 100  # per kind; a person clicks a handful
 CONTEXT = 0.5  # around a box, GrabCut also sees this share of the box's longer side (at least MIN_CONTEXT px)
 MIN_CONTEXT = 24
+FIRST_GUESS_ITERATIONS = 2  # GrabCut's guess from clicks alone is only a start for the real pass
 
 
 def encode_mask(mask: np.ndarray) -> dict[str, Any]:
@@ -150,8 +151,8 @@ def answer_prompt(image: np.ndarray, prompt: Prompt, backend: "SamBackend | None
     box = None if prompt.box is None else (prompt.box[0] - x0, prompt.box[1] - y0, prompt.box[2] - x0,
                                            prompt.box[3] - y0)
     init = None if base is None else base[y0:y1, x0:x1]
-    if init is None and box is None and positive:  # clicks alone: a first guess from them, then improve it
-        init = grabcut.grabcut(crop, positive=positive, negative=negative)
+    if init is None and box is None and positive:  # clicks alone: a quick first guess from them, then improve it
+        init = grabcut.grabcut(crop, positive=positive, negative=negative, iterations=FIRST_GUESS_ITERATIONS)
     found = grabcut.grabcut(crop, box=box, init_mask=init, positive=positive, negative=negative)
     scale = min(1.0, grabcut.WORK_SIDE / max(crop.shape[:2]))
     if scale < 1.0 and found.any() and not found.all():

@@ -126,10 +126,23 @@ def refine_edges(image: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarra
 
     Only a band about 1.5 working pixels either side of the outline may change: there each pixel joins the
     side whose nearby colour it is closer to (the mean colour of the sure inside / outside within a few band
-    widths), then a 5 px median removes specks. Costs a few full-resolution box filters.
+    widths), then a 5 px median removes specks. Costs a few full-resolution box filters around the mask.
     """
     mask = np.asarray(mask) > 0
     reach = max(2, math.ceil(1.5 / scale))
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0 or rows.size == mask.size:
+        return mask
+    # Only the outline's surroundings are looked at: the mask's box, grown by the band and the colour window.
+    grow = 4 * reach + 1
+    y0, y1 = max(0, rows.min() - grow), min(mask.shape[0], rows.max() + grow + 1)
+    x0, x1 = max(0, cols.min() - grow), min(mask.shape[1], cols.max() + grow + 1)
+    refined = mask.copy()
+    refined[y0:y1, x0:x1] = _refine_window(image[y0:y1, x0:x1], mask[y0:y1, x0:x1], reach)
+    return refined
+
+
+def _refine_window(image: np.ndarray, mask: np.ndarray, reach: int) -> np.ndarray:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
     inside = cv2.erode(mask.astype(np.uint8), kernel) > 0
     outside = cv2.dilate(mask.astype(np.uint8), kernel) == 0

@@ -64,22 +64,28 @@ def io_floor(ws: Workspace) -> float:
     return len(items) / (time.perf_counter() - start)
 
 
-def phases(ws: Workspace, workers: int) -> dict[str, tuple[int, float]]:
+OBJECT_MASKS, ANOMALY_MASKS, INPAINTING = "object masks (GrabCut / saliency)", "anomaly masks (bank)", \
+    "inpainting (weight-free)"
+TARGETS = {OBJECT_MASKS: 0.1, ANOMALY_MASKS: 1.0, INPAINTING: 0.5}
+
+
+def phases(ws: Workspace, workers: int, object_masks: bool) -> dict[str, tuple[int, float]]:
     """(images, seconds) of each weight-free phase, run as the CLI runs it on `workers` processes."""
     executor, out = LocalExecutor(workers), {}
     classes = ws.classes()
-    objects = [c for c in classes if not c.is_texture]
-    params = ObjectMaskParams(method="grabcut")
-    start = time.perf_counter()
-    make_candidates(ws, objects, params, None, executor)
-    written = sum(generate_for_class(ws, cls, params).written for cls in objects)
-    out["object masks (GrabCut / saliency)"] = written, time.perf_counter() - start
+    if object_masks:
+        objects = [c for c in classes if not c.is_texture]
+        params = ObjectMaskParams(method="grabcut")
+        start = time.perf_counter()
+        make_candidates(ws, objects, params, None, executor)
+        written = sum(generate_for_class(ws, cls, params).written for cls in objects)
+        out[OBJECT_MASKS] = written, time.perf_counter() - start
     start = time.perf_counter()
     reports = generate_with(ws, [(cls, class_params(cls)) for cls in classes], executor)
-    out["anomaly masks (bank)"] = sum(r.written for r in reports.values()), time.perf_counter() - start
+    out[ANOMALY_MASKS] = sum(r.written for r in reports.values()), time.perf_counter() - start
     start = time.perf_counter()
     job = run_job(ws, start_inpaint_job(ws, classes, "classical", seed=0).id, executor=executor)
-    out["inpainting (weight-free)"] = job.done, time.perf_counter() - start
+    out[INPAINTING] = job.done, time.perf_counter() - start
     return out
 
 
@@ -87,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-class", type=int, default=16, help="normal photos per class (4 classes)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-object-masks", action="store_true", help="skip the (slow) object-mask phase")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         template = build(Path(tmp) / "template", args.per_class)
@@ -98,11 +105,11 @@ def main() -> None:
         for workers in sorted({1, args.workers}):
             root = Path(tmp) / f"w{workers}"
             shutil.copytree(Path(tmp) / "template", root)
-            results[workers] = phases(Workspace.open(root), workers)
-        targets = {"object masks (GrabCut / saliency)": 0.1, "anomaly masks (bank)": 1.0,
-                   "inpainting (weight-free)": 0.5}
+            results[workers] = phases(Workspace.open(root), workers, not args.no_object_masks)
         print(f"{'phase':<36}" + "".join(f"{f'{w} process(es)':>22}" for w in results) + f"{'target':>10}")
-        for phase, target in targets.items():
+        for phase, target in TARGETS.items():
+            if phase not in results[1]:
+                continue
             cells = []
             for workers, timings in results.items():
                 count, seconds = timings[phase]

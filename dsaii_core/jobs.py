@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
@@ -76,21 +77,30 @@ class LocalExecutor:
     """Runs batches on this machine: in this process, or in a pool of `workers` processes (each builds the job's
     task once, as a Ray worker does), yielding the outputs in order so the driver files them as one process would.
 
-    The pool is used only where it pays: several batches per worker, and not for a model on the GPU (one copy per
-    process would not fit). Batches are handed out lazily, so a cancel stops within a batch or two per worker.
+    The pool is used only where it pays: the first batches run here and say how long the rest would take; when
+    that is over `pool_after_s` (starting processes, imports and models cost seconds), the rest goes to the pool.
+    Never for a model on the GPU (one copy per process would not fit). Batches are handed out lazily, so a cancel
+    stops within a batch or two per worker.
     """
 
     where = "this machine"
 
-    def __init__(self, workers: int = 1):
-        self.workers = max(1, workers)
+    def __init__(self, workers: int = 1, pool_after_s: float = 20.0):
+        self.workers, self.pool_after_s = max(1, workers), pool_after_s
 
     def map(self, ws, job, task, batches):
-        batches = list(batches)
-        if self.workers == 1 or len(batches) < POOL_MIN_BATCHES_PER_WORKER * self.workers \
-                or task.uses_gpu and _gpu_present():
-            for batch in batches:
-                yield batch, task.compute(*batch)
+        batches = deque(batches)
+        here = self.workers == 1 or task.uses_gpu and _gpu_present()
+        timed, seconds, warm = 0, 0.0, False  # the first batch warms the task up (models, sources): not timed
+        while batches and (here or not self._pool_pays(timed, seconds, len(batches))):
+            batch = batches.popleft()
+            start = time.perf_counter()
+            outputs = task.compute(*batch)
+            if warm:
+                timed, seconds = timed + 1, seconds + time.perf_counter() - start
+            warm = True
+            yield batch, outputs
+        if not batches:
             return
         context = multiprocessing.get_context("spawn")  # fork would copy this process's threads and locks
         with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_pool_task,
@@ -108,11 +118,16 @@ class LocalExecutor:
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
 
+    def _pool_pays(self, timed: int, seconds: float, left: int) -> bool:
+        """Whether the batches left would take longer here than `pool_after_s` (known after one timed batch)."""
+        if self.pool_after_s <= 0:
+            return True
+        return timed > 0 and seconds / timed * left > self.pool_after_s
+
     def close(self) -> None:
         pass
 
 
-POOL_MIN_BATCHES_PER_WORKER = 4  # below this, starting the processes (imports, models) costs more than it saves
 _POOL_TASK: Task | None = None   # the task of the job a pool process works for (built once per process)
 
 

@@ -142,8 +142,15 @@ def test_a_pool_of_worker_processes_gives_the_bytes_of_one_process(tmp_path):
     for workers in (1, 2):
         ws = build_masked_ws(tmp_path / f"ws{workers}", normals=10, size=128)
         job = run_job(ws, start_inpaint_job(ws, ws.classes(), "classical", seed=4).id,
-                      executor=LocalExecutor(workers))
+                      executor=LocalExecutor(workers, pool_after_s=0))  # the pool from the first batch
         assert (job.state, job.done) == ("done", 10)
         made.append([(i.file, i.sha256, i.seed, i.mask_id, ws.path(i.file).read_bytes())
                      for i in ws.catalog.items(role="anomaly") if i.origin.startswith("inpaint:")])
     assert made[0] == made[1] and len(made[0]) == 10
+
+
+def test_the_pool_starts_only_when_the_batches_left_would_take_long_here():
+    executor = LocalExecutor(2, pool_after_s=20)
+    assert not executor._pool_pays(0, 0.0, 1000)    # nothing timed yet: keep going here
+    assert not executor._pool_pays(2, 0.2, 100)     # 0.1 s a batch, 100 left: 10 s here, not worth processes
+    assert executor._pool_pays(1, 1.0, 30)          # 1 s a batch, 30 left: 30 s here, the pool pays

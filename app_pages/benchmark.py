@@ -54,8 +54,9 @@ with st.expander("Run a detector", expanded=not runs):
                                                  placeholder="model default")
         options["layers"] = cols[2].text_input("Layers", key="bench_anomalib_layers", placeholder="model default",
                                                help="Comma-separated, e.g. layer2,layer3.")
-        options["epochs"] = cols[3].number_input("Epochs (0 = model default)", 0, 10_000, 0,
-                                                 key="bench_epochs") or None
+        options["epochs"] = cols[3].number_input("Epochs (0 = model default)", 0, 10_000, 0, key="bench_epochs",
+                                                 help="Default: one pass for Patchcore, Padim and Dfm, 300 for "
+                                                      "Supersimplenet; the others need a number.") or None
         cols = st.columns([1, 3])
         options["image_size"] = cols[0].number_input("Image size", 32, 2048, anomalib_detector.DEFAULT_IMAGE_SIZE,
                                                      key="bench_image_size")

@@ -4,7 +4,8 @@ Each class of the run's MVTec export is loaded by anomalib's MVTecAD datamodule,
 class's train normals (k of them with --shots) by anomalib's Engine, and its predictions give every test image's
 anomaly map (at image_size²) and score (the model's own image score, unnormalised); the run stores and
 evaluates them like a built-in detector's. Options: backbone and layers (None: the model's defaults), image
-size, epochs (None: the model's own trainer settings, e.g. one pass for Patchcore and Padim), device.
+size, epochs (None: one pass for the memory-bank models such as Patchcore and Padim, 300 for Supersimplenet as its
+README recommends; a model that trains a network otherwise needs them), device.
 
 Nothing is downloaded (see anomalib_engine.offline): backbone weights come from a local state dict, EfficientAd's
 teacher from a local file and its penalty images from a local folder. anomalib is an optional extra
@@ -36,6 +37,8 @@ INSTALL_HINT = ("anomalib is not installed: it is an optional extra, add it with
 # Trained offline for one epoch on normal images here (anomalib 2.7.0, random backbone weights).
 VERIFIED = ("Patchcore", "Padim", "Supersimplenet", "EfficientAd", "Stfpm", "Fastflow", "Cflow", "Dfm",
             "ReverseDistillation", "Uflow")
+ONE_PASS = ("Patchcore", "Padim", "Dfm", "Dfkde")   # memory-bank / statistics models: one pass over the normals
+DEFAULT_EPOCHS = {"Supersimplenet": 300}             # its anomalib README: 300 epochs (batch 32)
 CORESET_MODELS = ("Patchcore",)   # take the spec's coreset ratio (coreset_sampling_ratio)
 DEFAULT_IMAGE_SIZE = 256      # anomalib's default input size for these models
 MIN_IMAGE_SIZE = {"EfficientAd": 256, "Supersimplenet": 128}
@@ -88,19 +91,23 @@ class AnomalibDetector:
             raise DsaiiError(f"{spec.imagenet_dir}: no such folder of penalty images")
         if spec.epochs is not None and spec.epochs < 1:
             raise DsaiiError(f"epochs must be at least 1, not {spec.epochs}")
+        if spec.epochs is None and model not in ONE_PASS and model not in DEFAULT_EPOCHS:
+            raise DsaiiError(f"{spec.name} trains a network: say for how many epochs (--epochs, the page's Epochs; "
+                             "anomalib's model READMEs give the settings of their published numbers)")
         if spec.image_size < MIN_IMAGE_SIZE.get(model, 32):
             raise DsaiiError(f"{spec.name} needs images of at least {MIN_IMAGE_SIZE.get(model, 32)} px, "
                              f"not {spec.image_size}")
         resolve_device(spec.device)
+        epochs = spec.epochs or DEFAULT_EPOCHS.get(model)
         settings = {"model": model, "backbone": spec.backbone or "model default",
                     "layers": list(spec.layers) if spec.layers else "model default", "weights": spec.weights,
-                    "image_size": spec.image_size, "epochs": spec.epochs or "model default", "seed": spec.seed,
+                    "image_size": spec.image_size, "epochs": epochs or 1, "seed": spec.seed,
                     "device": spec.device, "library": "anomalib"}
         if spec.imagenet_dir:
             settings["imagenet_dir"] = spec.imagenet_dir
         if model in CORESET_MODELS:
             settings["coreset_ratio"] = spec.coreset_ratio
-        return cls(spec.name, model, spec.backbone, spec.layers, Path(spec.weights), spec.image_size, spec.epochs,
+        return cls(spec.name, model, spec.backbone, spec.layers, Path(spec.weights), spec.image_size, epochs,
                    spec.device, spec.seed, Path(spec.imagenet_dir) if spec.imagenet_dir else None,
                    spec.coreset_ratio, settings)
 

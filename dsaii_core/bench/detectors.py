@@ -16,6 +16,7 @@ anomalib's models are detectors too, named `anomalib:<Model>` (see anomalib_dete
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,10 +81,16 @@ def resolve_device(choice: str = "auto") -> torch.device:
 def use_every_core() -> int:
     """Let torch use every core this process may run on; returns the thread count.
 
-    torch's default is the physical cores only. A process told otherwise (OMP_NUM_THREADS, which Ray sets for
-    its workers) keeps what it was told.
+    torch's default is the physical cores only. A process of a local job pool (jobs.LocalExecutor: one class per
+    process, a process per core, which scales better than threads for these detectors, see
+    benchmarks/bench_maps.py) takes one thread; a process told otherwise (OMP_NUM_THREADS, which Ray sets for its
+    workers) keeps what it was told.
     """
-    if "OMP_NUM_THREADS" not in os.environ:
+    if "OMP_NUM_THREADS" in os.environ:
+        return torch.get_num_threads()
+    if multiprocessing.parent_process() is not None:
+        torch.set_num_threads(1)
+    else:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         torch.set_num_threads(max(1, cores))
     return torch.get_num_threads()

@@ -11,6 +11,9 @@ image's aspect ratio (ground truth is resized to the map). .npy and .tiff keep f
 map is read as 8-bit grey (coarse, many ties), so prefer .npy. A stored run's folder (compact maps, see
 map_store, with its scores.csv) can be imported as it is.
 
+anomalib's models run directly (`bench run WS --detector anomalib:Patchcore --weights wr50.pth`, see
+anomalib_detector.py). For other code, or anomalib runs made elsewhere:
+
 Recipe: benchmark anomalib or the PatchCore reference code on a DSAII Studio dataset
 1. Export the dataset: `python -m dsaii_core export WS OUT --layout mvtec --seed 0`.
 2. Train / test your model on OUT (e.g. anomalib's `MVTecAD(root=OUT, category=<class>)` or `Folder`

@@ -128,8 +128,11 @@ def test_what_anomalib_runs_need_is_said_before_they_start(resnet18_file, tmp_pa
         detector_spec("anomalib:Patchcore", weights=tmp_path / "missing.pth").build()
     with pytest.raises(DsaiiError, match="name one of anomalib's models"):
         detector_spec("anomalib:", weights=resnet18_file).build()
+    with pytest.raises(DsaiiError, match="trains a network: say for how many epochs"):
+        detector_spec("anomalib:Stfpm", weights=resnet18_file).build()
+    assert detector_spec("anomalib:Supersimplenet", weights=resnet18_file).build().settings["epochs"] == 300
     with pytest.raises(DsaiiError, match="at least 256 px"):
-        detector_spec("anomalib:EfficientAd", weights=resnet18_file, image_size=128).build()
+        detector_spec("anomalib:EfficientAd", weights=resnet18_file, image_size=128, epochs=1).build()
     from dsaii_core.bench.anomalib_engine import build_model
     with pytest.raises(DsaiiError, match="anomalib has no model 'Nope'"):
         build_model("Nope", backbone=None, layers=None, weights=resnet18_file, image_size=64, imagenet_dir=None)

@@ -156,10 +156,27 @@ def test_drawing_at_2x_zoom_saves_exactly_what_was_drawn(app_server, ui, workspa
     ui.screenshot("mask-editor-drawn")
 
 
+COUNT_SENT = ("window.__sent = 0; const send = WebSocket.prototype.send;"
+              "WebSocket.prototype.send = function (message) { window.__sent++; return send.call(this, message); };")
+
+
 def test_whole_mask_edits_and_the_page_s_undo(app_server, ui, workspace):
     ws = workspace
-    editor = open_editor(ui, app_server, ws)
+    counter = ui.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": COUNT_SENT})
+    try:
+        editor = open_editor(ui, app_server, ws)
+    finally:
+        ui.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", counter)
     total = SIDE * SIDE
+    # The editor's keys stay in the editor: R (Streamlit's rerun key) picks the rectangle, and nothing reaches
+    # the server.
+    ui.wait_settled()
+    sent = ui.driver.execute_script("return window.__sent;")
+    editor.keys("r")
+    editor.wait(lambda s: s["tool"] == "rectangle")
+    editor.keys("b")
+    ui.wait_settled()
+    assert ui.driver.execute_script("return window.__sent;") == sent
     # Whole image, invert, clear: each one local step.
     editor.press("whole")
     editor.wait(lambda s: int(s["ones"]) == total)

@@ -61,7 +61,7 @@ def sam_backend():
         st.info("No SAM checkpoint configured: masks come from GrabCut and a colour-saliency threshold, which need no "
                 "weights and work well on objects against a plain background. A SAM checkpoint would add many more "
                 "candidates per image (one per object part), one-click masks of any part, and refining a mask from "
-                "a few clicks. Set one under **Segment Anything (SAM)** below (an admin, on a server).")
+                "a few clicks. Set one under **Segment Anything (SAM)** above (an admin, on a server).")
         return None
     with user_errors():
         stamp = config.checkpoint.stat().st_mtime if config.checkpoint.is_file() else 0.0

@@ -108,9 +108,9 @@ def main() -> None:
                             delta = max(delta, abs(value - compact.metrics[metric]))
                     tested = f"{len(split.test)} test images ({sum(s.origin == 'real' for s in split.test)} real, " \
                              f"{sum(s.origin == 'synthetic' for s in split.test)} synthetic)"
+                    auroc = {k: exact.metrics.get(f"image_auroc{k}", float("nan")) for k in ("", "@real", "@synthetic")}
                     print(f"  {size or 'own'} px · {spec.name:9} · {split.name:20} {tested}: image AUROC "
-                          f"{exact.metrics['image_auroc']:.4f} (real {exact.metrics.get('image_auroc@real', float('nan')):.4f}, "
-                          f"synthetic {exact.metrics.get('image_auroc@synthetic', float('nan')):.4f}), "
+                          f"{auroc['']:.4f} (real {auroc['@real']:.4f}, synthetic {auroc['@synthetic']:.4f}), "
                           f"pixel AUROC {exact.metrics['pixel_auroc']:.4f}")
                 worst_delta, worst_ratio = max(worst_delta, delta), max(worst_ratio, now / before)
                 print(f"{size or 'own'} px · {spec.name}: maps {before / 1e6:.2f} MB float32 at image resolution → "

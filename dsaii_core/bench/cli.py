@@ -39,8 +39,8 @@ def _print_report(report, as_json: bool) -> None:
 @bench.command("run")
 def run(path: Path = typer.Argument(..., help="Workspace (exported to MVTec AD with --seed) or an MVTec AD folder."),
         detector: str = typer.Option("baseline", "--detector", help="baseline (weak, weight-free), patchcore, or "
-                                     "anomalib:<Model> (e.g. anomalib:Patchcore, anomalib:Padim, "
-                                     "anomalib:Supersimplenet, anomalib:EfficientAd; needs requirements-anomalib.txt)."),
+                                     "anomalib:<Model> (e.g. anomalib:Patchcore, anomalib:Padim, anomalib:"
+                                     "Supersimplenet, anomalib:EfficientAd; needs requirements-anomalib.txt)."),
         backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone architecture (PatchCore: a "
                                                "torchvision ResNet, default wide_resnet50_2; anomalib: a timm name, "
                                                "default the model's)."),

@@ -6,8 +6,9 @@
 A test image is named by its key `<defect>/<stem>` (e.g. `crack/000`, `good/003`), unique in its class;
 maps of imported scores and of stored runs use the same keys. An anomaly is real or synthetic by its defect
 folder: our export puts every anomaly that has no defect name of its own (what inpainting makes, and the
-anomalies of an imported DSAII dataset) under `synthetic/`, and imported real defects under their own names. A workspace is benchmarked through its
-MVTec export (`export_workspace(..., layout='mvtec', seed=seed)`), which is deterministic per seed.
+anomalies of an imported DSAII dataset) under `synthetic/`, and imported real defects under their own names.
+A workspace is benchmarked through its MVTec export (`export_workspace(..., layout='mvtec', seed=seed)`), which
+is deterministic per seed.
 """
 
 from __future__ import annotations

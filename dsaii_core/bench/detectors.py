@@ -220,7 +220,8 @@ def greedy_coreset(features: torch.Tensor, count: int, *, seed: int = 0,
 
 def nearest_distances(queries: torch.Tensor, bank: torch.Tensor, *, query_chunk: int = 4096,
                       bank_chunk: int = 16384) -> torch.Tensor:
-    """Euclidean distance of each query row to its nearest bank row, in chunks to bound memory (on the bank's device)."""
+    """Euclidean distance of each query row to its nearest bank row, in chunks to bound memory, on the bank's
+    device."""
     bank = bank.float()
     best = torch.empty(queries.shape[0], device=bank.device)
     bank_sq = (bank ** 2).sum(1)

@@ -326,7 +326,8 @@ def metrics_frame(ws: Workspace, run_ids: list[int] | None = None) -> pd.DataFra
     return pd.DataFrame(rows, columns=FRAME_COLUMNS)
 
 
-def compare_runs(ws: Workspace, run_ids: list[int], metric: str = "image_auroc", anomalies: str = "all") -> pd.DataFrame:
+def compare_runs(ws: Workspace, run_ids: list[int], metric: str = "image_auroc",
+                 anomalies: str = "all") -> pd.DataFrame:
     """Classes × runs table of one metric (on all, real or synthetic anomalies), with a 'mean' row (mean over the
     classes each run has)."""
     if metric not in METRICS:

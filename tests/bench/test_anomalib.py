@@ -88,7 +88,8 @@ def test_our_metrics_on_anomalib_predictions_equal_anomalibs_own(export, resnet1
     detector = detector_spec("anomalib:Patchcore", backbone="resnet18", weights=resnet18_file, image_size=128,
                              device="cpu").build()
     batches = detector.train_and_predict(export, export.train[:4])
-    theirs = {"image_auroc": AUROC(fields=["pred_score", "gt_label"]), "f1_max": F1Max(fields=["pred_score", "gt_label"]),
+    theirs = {"image_auroc": AUROC(fields=["pred_score", "gt_label"]),
+              "f1_max": F1Max(fields=["pred_score", "gt_label"]),
               "pixel_auroc": AUROC(fields=["anomaly_map", "gt_mask"])}
     for metric in theirs.values():
         for batch in batches:

@@ -269,7 +269,7 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
 
     # 11. Collect: a Magnetic-tile-style folder, each photo with a same-stem mask beside it (x.jpg + x.png).
     tiles = magnetic_tile_copy(tmp_path / "Magnetic-tile")
-    ui.go("collect", "Collect")
+    ui.go("", "Collect")  # the default page: its link is the app's root
     ui.fill(".st-key-import_license input", "research use with citation")
     ui.wait_idle()
     WebDriverWait(ui.driver, 60).until(lambda d: d.find_elements(

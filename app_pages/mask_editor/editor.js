@@ -82,7 +82,8 @@ async function encodeMask(mask, width, height) {
   const bits = new Uint8Array((mask.length + 7) >> 3);
   for (let i = 0; i < mask.length; i++) if (mask[i]) bits[i >> 3] |= 128 >> (i & 7);
   if (typeof CompressionStream === "undefined") return { width, height, encoding: "bits", data: toBase64(bits) };
-  return { width, height, encoding: "bits+deflate", data: toBase64(await through(bits, new CompressionStream("deflate"))) };
+  const deflated = await through(bits, new CompressionStream("deflate"));
+  return { width, height, encoding: "bits+deflate", data: toBase64(deflated) };
 }
 
 async function decodeMask(payload) {
@@ -219,13 +220,14 @@ class MaskEditor {
   }
 
   // -- edits: begin, change pixels, end (one undo step) ---------------------------------------------------------
-  begin() { this.before.set(this.mask); this.dirty = null; }
+  begin() { this.before.set(this.mask); this.touched = null; }  // touched: the box [x0, y0, x1, y1] changed
 
   touch(x0, y0, x1, y1) {
     x0 = Math.max(0, x0); y0 = Math.max(0, y0); x1 = Math.min(this.width, x1); y1 = Math.min(this.height, y1);
     if (x0 >= x1 || y0 >= y1) return;
-    const d = this.dirty;
-    this.dirty = d ? [Math.min(d[0], x0), Math.min(d[1], y0), Math.max(d[2], x1), Math.max(d[3], y1)] : [x0, y0, x1, y1];
+    const d = this.touched;
+    this.touched = d ? [Math.min(d[0], x0), Math.min(d[1], y0), Math.max(d[2], x1), Math.max(d[3], y1)]
+      : [x0, y0, x1, y1];
   }
 
   setSpan(y, from, to, value) {
@@ -237,8 +239,8 @@ class MaskEditor {
   }
 
   end() {
-    const d = this.dirty;
-    this.dirty = null;
+    const d = this.touched;
+    this.touched = null;
     if (!d) return;
     const [x, y, w, h] = [d[0], d[1], d[2] - d[0], d[3] - d[1]];
     const data = new Uint8Array(w * h);
@@ -318,7 +320,8 @@ class MaskEditor {
     if (!shape) return;
     this.pending = null;
     this.begin();
-    polygonSpans(shape.points, this.width, this.height, (y, from, to) => this.setSpan(y, from, to, shape.subtract ? 0 : 1));
+    const value = shape.subtract ? 0 : 1;
+    polygonSpans(shape.points, this.width, this.height, (y, from, to) => this.setSpan(y, from, to, value));
     this.end();
   }
 
@@ -356,7 +359,9 @@ class MaskEditor {
     this.awaiting = id;
     this.say("Computing the mask…");
     this.update();
-    if (this.prompt.refines && !this.prompt.base) this.prompt.base = await encodeMask(this.prompt.refines, this.width, this.height);
+    if (this.prompt.refines && !this.prompt.base) {
+      this.prompt.base = await encodeMask(this.prompt.refines, this.width, this.height);
+    }
     const { positive, negative, box, base } = this.prompt;
     this.trigger("prompt", { id, positive, negative, box, base });
   }
@@ -421,7 +426,8 @@ class MaskEditor {
   }
 
   zoomStep(direction) {
-    const next = direction > 0 ? ZOOMS.find((z) => z > this.zoom * 1.001) : [...ZOOMS].reverse().find((z) => z < this.zoom / 1.001);
+    const next = direction > 0 ? ZOOMS.find((z) => z > this.zoom * 1.001)
+      : [...ZOOMS].reverse().find((z) => z < this.zoom / 1.001);
     if (next) this.zoomTo(next);
   }
 
@@ -468,8 +474,13 @@ class MaskEditor {
   drawShape(points, closed, subtract) {
     const c = this.context;
     c.beginPath();
-    points.forEach(([x, y], i) => { const [sx, sy] = this.toScreen(x, y); if (i) c.lineTo(sx, sy); else c.moveTo(sx, sy); });
-    if (!closed && this.pointer && this.drawing && this.drawing.kind === "polygon") c.lineTo(...this.toScreen(...this.snap(this.pointer)));
+    points.forEach(([x, y], i) => {
+      const [sx, sy] = this.toScreen(x, y);
+      if (i) c.lineTo(sx, sy); else c.moveTo(sx, sy);
+    });
+    if (!closed && this.pointer && this.drawing && this.drawing.kind === "polygon") {
+      c.lineTo(...this.toScreen(...this.snap(this.pointer)));  // the edge the next click makes
+    }
     if (closed) { c.closePath(); c.fillStyle = subtract ? "rgba(0, 0, 0, 0.45)" : "rgba(255, 214, 0, 0.35)"; c.fill(); }
     c.setLineDash([6, 4]); c.lineWidth = 2; c.strokeStyle = "#000"; c.stroke();
     c.setLineDash([]); c.lineWidth = 1; c.strokeStyle = "#fff"; c.stroke();
@@ -510,7 +521,9 @@ class MaskEditor {
       + (range ? ` · allowed ${+(100 * range[0]).toFixed(2)}–${+(100 * range[1]).toFixed(2)} %` : "")
       + (this.changed() ? " · not saved" : "");
     areaText.dataset.fit = !range ? "" : area >= range[0] && area <= range[1] ? "inside" : "outside";
-    for (const button of root.querySelectorAll("[data-tool]")) button.setAttribute("aria-pressed", String(button.dataset.tool === this.tool));
+    for (const button of root.querySelectorAll("[data-tool]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.tool === this.tool));
+    }
     root.querySelector("[data-action=undo]").disabled = !this.history.done.length && !this.pending && !this.drawing;
     root.querySelector("[data-action=redo]").disabled = !this.history.undone.length;
     root.querySelector("[data-action=save]").disabled = !this.changed() || !!this.saving;
@@ -554,7 +567,10 @@ class MaskEditor {
     const actions = {
       undo: () => this.undo(), redo: () => this.redo(), save: () => this.save(),
       fill: () => { this.endPrompts(); this.whole((mask) => this.fillHoles(mask)); },
-      invert: () => { this.endPrompts(); this.whole((mask) => { for (let i = 0; i < mask.length; i++) mask[i] ^= 1; }); },
+      invert: () => {
+        this.endPrompts();
+        this.whole((mask) => { for (let i = 0; i < mask.length; i++) mask[i] ^= 1; });
+      },
       clear: () => { this.endPrompts(); this.whole((mask) => mask.fill(0)); },
       whole: () => { this.endPrompts(); this.whole((mask) => mask.fill(1)); },
       "zoom-in": () => this.zoomStep(1), "zoom-out": () => this.zoomStep(-1), fit: () => this.fit(),
@@ -576,7 +592,11 @@ class MaskEditor {
       const option = e.target.dataset.option;
       if (option === "size") this.setSize(Number(e.target.value));
       if (option === "opacity") { this.opacity = Number(e.target.value); this.render(); }
-      if (option === "subtract") { this.subtract = e.target.checked; if (this.pending) this.pending.subtract = this.subtract; this.update(); }
+      if (option === "subtract") {
+        this.subtract = e.target.checked;
+        if (this.pending) this.pending.subtract = this.subtract;
+        this.update();
+      }
       if (option === "refine") { this.refine = e.target.checked; this.endPrompts(); this.update(); }
     });
     root.addEventListener("keydown", (e) => this.onKey(e));
@@ -635,13 +655,15 @@ class MaskEditor {
 
   inside([x, y]) { return x >= 0 && y >= 0 && x <= this.width && y <= this.height; }
 
+  near(e, [x, y]) {
+    // Whether the pointer is within HANDLE_PX screen pixels of image point (x, y).
+    const rect = this.canvas.getBoundingClientRect(), [sx, sy] = this.toScreen(x, y);
+    return Math.abs(sx - (e.clientX - rect.left)) <= HANDLE_PX && Math.abs(sy - (e.clientY - rect.top)) <= HANDLE_PX;
+  }
+
   handleAt(e) {
     // Index of the pending shape's corner under the pointer, or -1.
-    const rect = this.canvas.getBoundingClientRect(), sx = e.clientX - rect.left, sy = e.clientY - rect.top;
-    return this.pending ? this.pending.points.findIndex(([x, y]) => {
-      const [hx, hy] = this.toScreen(x, y);
-      return Math.abs(hx - sx) <= HANDLE_PX && Math.abs(hy - sy) <= HANDLE_PX;
-    }) : -1;
+    return this.pending ? this.pending.points.findIndex((corner) => this.near(e, corner)) : -1;
   }
 
   onDown(e) {
@@ -656,7 +678,10 @@ class MaskEditor {
       this.update();
       return;
     }
-    if (e.button === 2 && this.tool === "positive" && this.inside(point)) { this.ask((p) => p.negative.push(point)); return; }
+    if (e.button === 2 && this.tool === "positive" && this.inside(point)) {
+      this.ask((p) => p.negative.push(point));  // a right click is a background point
+      return;
+    }
     if (e.button !== 0) return;
     this.canvas.setPointerCapture(e.pointerId);
     const corner = this.handleAt(e);
@@ -667,16 +692,16 @@ class MaskEditor {
     } else if (tool === "box") {
       this.drawing = { kind: "box", from: point, to: point };
     } else if (tool === "polygon" && d && d.kind === "polygon") {
-      const [fx, fy] = this.toScreen(...d.points[0]), rect = this.canvas.getBoundingClientRect();
-      const last = d.points[d.points.length - 1], corner = this.snap(point);
-      if (d.points.length >= 3 && Math.abs(fx - (e.clientX - rect.left)) <= HANDLE_PX && Math.abs(fy - (e.clientY - rect.top)) <= HANDLE_PX) this.closePolygon();
-      else if (corner[0] !== last[0] || corner[1] !== last[1]) d.points.push(corner);
+      const last = d.points[d.points.length - 1], vertex = this.snap(point);
+      if (d.points.length >= 3 && this.near(e, d.points[0])) this.closePolygon();
+      else if (vertex[0] !== last[0] || vertex[1] !== last[1]) d.points.push(vertex);
     } else {
       this.finishShape();
       this.endPrompts();
       if (tool === "brush" || tool === "eraser") {
         this.begin();
-        this.drawing = { kind: "stroke", value: tool === "brush" ? 1 : 0, at: [Math.floor(point[0]), Math.floor(point[1])] };
+        const at = [Math.floor(point[0]), Math.floor(point[1])];
+        this.drawing = { kind: "stroke", value: tool === "brush" ? 1 : 0, at };
         this.stamp(...this.drawing.at, this.drawing.value);
         this.refreshDirty();
       } else if (tool === "polygon") {
@@ -691,7 +716,7 @@ class MaskEditor {
   }
 
   refreshDirty() {
-    const d = this.dirty;
+    const d = this.touched;
     if (d) this.refreshOverlay(d[0], d[1], d[2] - d[0], d[3] - d[1]);
   }
 
@@ -740,7 +765,9 @@ class MaskEditor {
       if (d.points.length >= 3) this.pending = { kind: "polygon", points: d.points, subtract: this.subtract };
     } else if (d && d.kind === "rect") {
       this.drawing = null;
-      if (d.from[0] !== d.to[0] && d.from[1] !== d.to[1]) this.pending = { kind: "rect", points: corners(d.from, d.to), subtract: this.subtract };
+      if (d.from[0] !== d.to[0] && d.from[1] !== d.to[1]) {
+        this.pending = { kind: "rect", points: corners(d.from, d.to), subtract: this.subtract };
+      }
     } else if (d && d.kind === "box") {
       this.drawing = null;
       const clamp = ([x, y]) => [Math.min(this.width, Math.max(0, x)), Math.min(this.height, Math.max(0, y))];

@@ -102,3 +102,14 @@ def test_zoom_shows_one_result_large(ws):
     assert f"#{item} · normal | anomaly | mask" in str(at.image[0].proto)
     at.button(key="close_zoom").click().run()
     assert at.session_state["zoom"] is None
+
+
+def test_undo_after_regenerate_brings_the_old_result_back_and_says_so(ws):
+    at = page(ws)
+    old = synthetic(ws, "pending")[0]
+    at.button(key=f"regen_{old}").click().run()
+    new = max(synthetic(ws, "pending"))
+    assert ws.catalog.item(old).status == "rejected" and ws.catalog.item(new).mask_id == ws.catalog.item(old).mask_id
+    at.button(key="undo").click().run()
+    assert (ws.catalog.item(old).status, ws.catalog.item(new).status) == ("pending", "deleted")
+    assert any(t.value.startswith("Undid your last change: regenerated anomaly") for t in at.toast)

@@ -17,7 +17,7 @@ from dsaii_core.bench.detectors import detector_spec  # noqa: E402
 from dsaii_core.bench.runs import metrics_frame, run_detector  # noqa: E402
 from dsaii_core.errors import DsaiiError  # noqa: E402
 from dsaii_core.export import export_workspace  # noqa: E402
-from tests.fixtures.bench_data import build_origins_workspace, copy_workspace  # noqa: E402
+from tests.fixtures.bench_data import build_origins_workspace, copy_workspace, unit_scaled  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -83,23 +83,26 @@ def test_efficientad_takes_its_teacher_and_penalty_images_from_local_files(expor
         detector_spec("anomalib:EfficientAd", weights=teacher, device="cpu").build().score_class(export, export.train)
 
 
-def test_our_metrics_on_anomalib_predictions_equal_anomalibs_own(export, resnet18_file):
+@pytest.mark.parametrize("model", ["Patchcore", "Padim"])
+def test_our_metrics_on_anomalib_predictions_equal_anomalibs_own(export, resnet18_file, model):
+    """anomalib's metrics get the scores min-max scaled to [0, 1], as its pipeline normalises them: torchmetrics takes
+    scores outside [0, 1] for logits, and its sigmoid ties Padim's large distances at 1.0 in float32."""
     from anomalib.metrics import AUROC, F1Max
-    detector = detector_spec("anomalib:Patchcore", backbone="resnet18", weights=resnet18_file, image_size=128,
+    detector = detector_spec(f"anomalib:{model}", backbone="resnet18", weights=resnet18_file, image_size=128,
                              device="cpu").build()
     batches = detector.train_and_predict(export, export.train[:4])
-    theirs = {"image_auroc": AUROC(fields=["pred_score", "gt_label"]),
-              "f1_max": F1Max(fields=["pred_score", "gt_label"]),
-              "pixel_auroc": AUROC(fields=["anomaly_map", "gt_mask"])}
-    for metric in theirs.values():
-        for batch in batches:
-            metric.update(batch)
     scores = torch.cat([b.pred_score.reshape(-1) for b in batches]).numpy()
     labels = torch.cat([b.gt_label.reshape(-1) for b in batches]).numpy().astype(int)
     maps = torch.cat([b.anomaly_map.reshape(-1, 128, 128) for b in batches]).numpy()
     masks = torch.cat([b.gt_mask.reshape(-1, 128, 128) for b in batches]).numpy()
     ours = {"image_auroc": metrics.image_auroc(labels, scores), "f1_max": metrics.f1_max(labels, scores),
             "pixel_auroc": metrics.pixel_auroc(masks, maps)}
+    theirs = {"image_auroc": AUROC(fields=["pred_score", "gt_label"]),
+              "f1_max": F1Max(fields=["pred_score", "gt_label"]),
+              "pixel_auroc": AUROC(fields=["anomaly_map", "gt_mask"])}
+    for batch in unit_scaled(batches):
+        for metric in theirs.values():
+            metric.update(batch)
     for name, metric in theirs.items():
         assert ours[name] == pytest.approx(float(metric.compute()), abs=1e-6), name
 

@@ -16,7 +16,6 @@ heartbeat, and stops between batches when the job is cancelled.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import socket
 import subprocess
@@ -24,7 +23,6 @@ import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence
 from dsaii_core import settings
 from dsaii_core.catalog import ACTIVE_STATES, JOB_FINAL_STATES, Catalog, Job  # noqa: F401 (ACTIVE_STATES, Job: API)
 from dsaii_core.errors import DsaiiError
+from dsaii_core.pools import process_pool
 from dsaii_core.workspace import DB_NAME, Workspace
 
 HEARTBEAT_S = 2.0
@@ -102,9 +101,7 @@ class LocalExecutor:
             yield batch, outputs
         if not batches:
             return
-        context = multiprocessing.get_context("spawn")  # fork would copy this process's threads and locks
-        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_pool_task,
-                                 initargs=(str(ws.root), job)) as pool:
+        with process_pool(self.workers, _pool_task, (str(ws.root), job)) as pool:
             pending: deque = deque()
             try:
                 for batch in batches:

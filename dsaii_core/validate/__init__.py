@@ -14,15 +14,15 @@ its parent, so only normals are searched for near duplicates.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Callable
 
 from dsaii_core import imageio
 from dsaii_core.atomic import sha256_file
 from dsaii_core.errors import DsaiiError
+from dsaii_core.pools import process_pool
 from dsaii_core.validate.images import ClassResult, Seen, check_class, settings
 from dsaii_core.validate.layout import LAYOUTS, MANIFEST, MARKER, ClassJob, class_jobs, detect_layout
 from dsaii_core.validate.report import KINDS, Problem, ValidationReport
@@ -130,11 +130,9 @@ def _run(jobs: list[ClassJob], workers: int | None, progress: Callable[[float], 
             progress((index + 1) / len(jobs))
         return results
     results: list[ClassResult | None] = [None] * len(jobs)
-    # Spawned workers: forking a server that runs threads (Streamlit) can copy a held lock.
-    context = multiprocessing.get_context("spawn")
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i].size)   # the biggest classes first
     done = 0
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+    with process_pool(min(workers, len(jobs))) as pool:
         futures = {pool.submit(check_class, jobs[i]): i for i in order}
         for future in as_completed(futures):
             results[futures[future]] = future.result()

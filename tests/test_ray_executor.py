@@ -147,6 +147,7 @@ def test_object_masks_with_a_tiny_sam_on_ray_are_the_local_ones(tiny_ws, tmp_pat
 
 
 def test_a_bench_run_on_ray_scores_and_maps_like_a_local_one(tmp_path, executor):
+    from dsaii_core.bench import map_store
     from dsaii_core.bench.detectors import DetectorSpec
     from dsaii_core.bench.runs import load_report, run_detector
     from tests.fixtures.bench_data import build_bench_workspace
@@ -158,7 +159,8 @@ def test_a_bench_run_on_ray_scores_and_maps_like_a_local_one(tmp_path, executor)
         ws = Workspace.open(tmp_path / name)
         reports.append([(c.name, c.metrics) for c in load_report(ws, report.run_id).classes])
         folder = ws.path(ws.catalog.runs()[0]["maps_dir"])
-        maps.append({p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.npy"))})
+        maps.append({(cls, key): stored.full().tobytes() for cls in ("hazelnut", "transistor")
+                     for key, stored in map_store.read_class(folder, cls).items()})
     assert maps[0] == maps[1] and len(maps[0]) > 4
     # Ray runs a one-CPU worker's torch on one thread: a metric's float sums may differ in the last bits.
     assert [name for name, _ in reports[1]] == [name for name, _ in reports[0]] == ["hazelnut", "transistor"]

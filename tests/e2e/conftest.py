@@ -90,7 +90,9 @@ class UI:
         WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(quiet)
 
     def wait_text(self, text: str, timeout: float = 60) -> None:
-        WebDriverWait(self.driver, timeout).until(lambda d: text in d.find_element(By.TAG_NAME, "body").text)
+        # A rerun may replace the page's elements while it is read: look again.
+        WebDriverWait(self.driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: text in d.find_element(By.TAG_NAME, "body").text)
 
     def wait_for(self, css: str, timeout: float = 60):
         """The first element matching a CSS selector, once it is in the page."""
@@ -139,12 +141,20 @@ class UI:
         self.wait_idle()
 
     def fill(self, css: str, text: str) -> None:
-        """Replace the text of the input matching `css` with `text` and submit it (Enter)."""
-        field = self.wait_for(css)
-        field.send_keys(Keys.CONTROL, "a")
-        field.send_keys(Keys.BACKSPACE)
-        field.send_keys(text + "\n")
-        self.wait_idle()
+        """Replace the text of the input matching `css` with `text` and submit it (Enter); again when a rerun that
+        was under way (a callback setting the field, say) replaced what was typed."""
+        for _ in range(3):
+            field = self.wait_for(css)
+            field.send_keys(Keys.CONTROL, "a")
+            field.send_keys(Keys.BACKSPACE)
+            field.send_keys(text + "\n")
+            self.wait_idle()
+            try:
+                if self.wait_for(css).get_attribute("value") == text:
+                    return
+            except StaleElementReferenceException:
+                pass
+        raise AssertionError(f"{css} does not keep the text {text!r}")
 
     def go(self, page: str, title: str, timeout: float = 60) -> None:
         """Open a page through its sidebar link, in this session (`open` would start a new one)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import shutil
 import sys
 import tempfile
 import types
@@ -208,7 +209,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
     try:
         target.hardlink_to(source)
     except OSError:
-        import shutil
         shutil.copy2(source, target)
 
 
@@ -243,9 +243,9 @@ def train_and_predict(split: ClassSplit, train: list[Path], *, model_name: str, 
         warnings.simplefilter("ignore")    # Lightning's advice on workers, eval-mode modules, missing optimisers
         datamodule = _datamodule(root, split.folder.name, image_size, 1 if isinstance(model, EfficientAd) else 16,
                                  seed)
+        # barebones: no checkpoint (a Patchcore memory bank written per class), logger, progress bar or summary
         engine = Engine(max_epochs=max_epochs, accelerator=accelerator, devices=1, default_root_dir=scratch,
-                        logger=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                        callbacks=[_Progress(progress, max_epochs)])
+                        logger=False, barebones=True, limit_val_batches=0, callbacks=[_Progress(progress, max_epochs)])
         engine.fit(model=model, datamodule=datamodule)
         predictions = engine.predict(model=model, datamodule=datamodule, return_predictions=True)
     return list(predictions or [])

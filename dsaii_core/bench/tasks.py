@@ -93,7 +93,3 @@ class BenchTask:
         record_class(self.folder, output)
         shutil.rmtree(self.folder / DATASET_FOLDER / output.folder / "train", ignore_errors=True)
         return "; ".join(output.notes)
-
-
-def make_task(ws: Workspace, job: jobs.Job) -> BenchTask:
-    return BenchTask(ws, job)

@@ -147,10 +147,12 @@ def _export_mvtec_class(ws: Workspace, cls: ImageClass, writer: _Writer, seed: i
         for index, item in enumerate(items):
             writer.item(item, f"{folder}/{name}/{index:03d}.png")
     by_defect: dict[str, list[Item]] = {}
+    spelling: dict[str, str] = {}  # "Crack" and "crack" are one folder on a case-insensitive disk: make them one
     for item in anomalies:
-        by_defect.setdefault(safe_dirname(item.defect or "synthetic"), []).append(item)
+        name = safe_dirname(item.defect or "synthetic")
+        by_defect.setdefault(spelling.setdefault(name.casefold(), name), []).append(item)
     for defect, items in sorted(by_defect.items()):
-        if defect == "good":
+        if defect.casefold() == "good":
             defect = "good_defect"
         for index, item in enumerate(items):
             writer.item(item, f"{folder}/test/{defect}/{index:03d}.png")

@@ -224,3 +224,15 @@ def test_bad_layout_and_ratio_are_user_errors(demo_ws, tmp_path):
         export_workspace(demo_ws, tmp_path / "o", "coco")
     with pytest.raises(DsaiiError, match="test ratio"):
         export_workspace(demo_ws, tmp_path / "o", "mvtec", test_ratio=1.5)
+
+
+def test_defect_names_that_differ_only_by_case_share_one_folder(demo_ws, tmp_path):
+    """'Crack' and 'crack' would be one folder on a case-insensitive disk: the export makes them one everywhere."""
+    cls = demo_ws.get_class("hazelnut")
+    real = [a for a in demo_ws.catalog.items(cls.id, "anomaly", ("accepted",)) if a.defect == "crack"]
+    demo_ws.catalog.set_item_fields(real[0].id, defect="Crack")
+    export_workspace(demo_ws, tmp_path / "out", "mvtec")
+    folders = [p.name for p in (tmp_path / "out/hazelnut/test").iterdir()]
+    assert len({f.casefold() for f in folders}) == len(folders)
+    crack = next(p for p in (tmp_path / "out/hazelnut/test").iterdir() if p.name.casefold() == "crack")
+    assert len(list(crack.glob("*.png"))) == len(real)

@@ -126,7 +126,7 @@ class ActionLog(Connected):
         """What `user` logs of `kind` on these classes inside the block (a generation run, over many
         transactions and threads) becomes one action per class named `label`, also when the block fails
         midway. A colleague's changes meanwhile stay out of it."""
-        first = self.last_decision_id()
+        first = self._last_decision(self.db)
         try:
             yield
         finally:
@@ -142,9 +142,6 @@ class ActionLog(Connected):
                     conn.executemany("DELETE FROM actions WHERE id = ?", [(old,) for old in merged])
                     conn.execute("UPDATE actions SET label = ? WHERE id = ?",
                                  (f"{label} ({_describe(kind, rows)})", keep))
-
-    def last_decision_id(self) -> int:
-        return self._last_decision(self.db)
 
     def history(self, class_id: int | None = None, limit: int = 50) -> list[dict]:
         """The latest logged decisions (one row per changed thing), newest first."""

@@ -324,9 +324,14 @@ def _anomaly_masks_task(ws: Workspace, job: Job) -> Task:
     return AnomalyMaskTask(ws, job)
 
 
+def _crawl_task(ws: Workspace, job: Job) -> Task:
+    from dsaii_core.collect.crawl import CrawlTask
+    return CrawlTask(ws, job)
+
+
 TASKS: dict[str, Callable[[Workspace, Job], Task]] = {
     "inpaint": _inpaint_task, "bench": _bench_task, "object_masks": _object_masks_task,
-    "anomaly_masks": _anomaly_masks_task}
+    "anomaly_masks": _anomaly_masks_task, "crawl": _crawl_task}
 
 
 def load_task(ws: Workspace, job: Job) -> Task:

@@ -8,10 +8,11 @@ from typing import Optional
 import typer
 
 from dsaii_core import imageio
-from dsaii_core.collect.crawl import crawl
+from dsaii_core import jobs
+from dsaii_core.collect.crawl import crawl_report, start_crawl_job
 from dsaii_core.collect.engines import DEFAULT_ENGINE, engine_names, engine_spec
-from dsaii_core.collect.similarity import CnnEmbedder
 from dsaii_core.errors import DsaiiError
+from dsaii_core.executor_cli import EXECUTOR, NUM_GPUS, RAY_ADDRESS, WORKERS, executor_for
 from dsaii_core.workspace import Workspace
 
 
@@ -32,18 +33,22 @@ def register(app: typer.Typer) -> None:
             base_url: Optional[str] = typer.Option(None, "--base-url", help="Override the engine's base URL."),
             cnn_weights: Optional[Path] = typer.Option(None, "--cnn-weights",
                                                        help="torchvision resnet18 state dict for similarity."),
-            as_json: bool = typer.Option(False, "--json", help="Print the outcome of every URL as JSON.")):
-        """Search an engine for images like a reference (or matching a query) and add them as candidates."""
+            as_json: bool = typer.Option(False, "--json", help="Print the outcome of every URL as JSON."),
+            executor: Optional[str] = EXECUTOR, ray_address: Optional[str] = RAY_ADDRESS,
+            num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS):
+        """Search an engine for images like a reference (or matching a query) and add them as candidates.
+
+        The crawl is a job (the one the Collect page starts), run here: killed, the same command resumes it."""
         if reference is None and query is None:
             raise DsaiiError("give --reference IMG or --query TEXT (both: search by keywords, rank by the image)")
         workspace = Workspace.open_or_create(ws)
         cls = workspace.add_class(class_name)
         image = imageio.read_image(reference) if reference else None
-        embedder = CnnEmbedder(cnn_weights) if cnn_weights else None
-        with progress_bar(f"crawl {cls.name}") as bar:
-            report = crawl(workspace, cls, reference=image, query=query, engine=engine, max_images=max_images,
-                           allow_private=allow_private, folder=folder, base_url=base_url, embedder=embedder,
-                           progress=bar)
+        job = start_crawl_job(workspace, cls, reference=image, query=query, engine=engine, max_images=max_images,
+                              allow_private=allow_private, folder=folder, base_url=base_url, cnn_weights=cnn_weights)
+        with executor_for(workspace.catalog, executor, ray_address, num_gpus, workers) as runner, \
+                progress_bar(f"crawl {cls.name}") as bar:
+            report = crawl_report(workspace, jobs.run_job(workspace, job.id, executor=runner, progress=bar))
         if as_json:
             echo_json({"summary": report.summary(), "added": report.added,
                        "outcomes": [o.__dict__ for o in report.outcomes]})

@@ -1,10 +1,11 @@
 import hashlib
 import tempfile
+from dataclasses import replace
 
 import pytest
 
-from dsaii_core import imageio
-from dsaii_core.collect.crawl import crawl
+from dsaii_core import imageio, jobs
+from dsaii_core.collect.crawl import crawl, crawl_report, start_crawl_job
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import Workspace
 from tests.collect.conftest import LOOPBACK
@@ -43,8 +44,7 @@ def run(ws, web, settings, **kwargs):
 def test_crawl_adds_good_images_with_full_provenance_and_rejects_hostile_ones(ws, web, fast_settings):
     web.use_results(GOOD + list(HOSTILE))
     reference = web.images["coffee"]
-    events = []
-    cls, report = run(ws, web, fast_settings, reference=reference, on_outcome=events.append)
+    cls, report = run(ws, web, fast_settings, reference=reference)
     items = ws.catalog.items(cls.id)
     assert len(items) == len(GOOD) == len(report.added)
     assert {i.status for i in items} == {"candidate"} and {i.origin for i in items} == {"crawl:openverse"}
@@ -61,7 +61,7 @@ def test_crawl_adds_good_images_with_full_provenance_and_rejects_hostile_ones(ws
     for path, expected in HOSTILE.items():
         assert expected in reasons[path][1], (path, reasons[path])
     assert reasons["/mirror/coffee-near.jpg"][0] == "duplicate"
-    assert len(events) == len(report.outcomes) == len(GOOD) + len(HOSTILE)
+    assert [o.url for o in report.outcomes] == [web.url(p) for p in GOOD + list(HOSTILE)]  # in the engine's order
     recorded = {row["url"]: row["state"] for row in ws.catalog.crawl_urls(cls.id)}
     assert recorded[web.url("/huge.png")] == "rejected" and recorded[web.url(GOOD[0])] == "added"
 
@@ -77,31 +77,73 @@ def test_images_already_in_the_class_count_as_duplicates(ws, web, fast_settings)
 
 def test_max_images_stops_the_crawl(ws, web, fast_settings):
     web.use_results(GOOD + ["/img/brick.png", "/img/grass.png"])
-    cls, report = run(ws, web, fast_settings, max_images=2)
+    before = len(web.requests)
+    cls, report = run(ws, web, fast_settings, max_images=2)  # 3 URLs per batch
     assert len(report.added) == 2 and len(ws.catalog.items(cls.id)) == 2
+    assert report.found == 4  # twice as many as asked for
+    assert [o.state for o in report.outcomes] == ["added", "added", "skipped", "skipped"]
+    fetched = {path for path, _ in web.requests[before:]}
+    assert GOOD[2] in fetched and GOOD[3] not in fetched  # the batch after the one that added enough: not fetched
+    assert "2 not needed" in report.summary()
+    assert len(ws.catalog.crawl_urls(cls.id)) == 2  # a later crawl may still take the URLs not needed now
 
 
 def test_an_interrupted_crawl_resumes_without_fetching_done_urls_again(ws, web, fast_settings):
     web.use_results(GOOD + ["/missing.png", "/img/brick.png"])
     cls = ws.add_class("things")
     options = dict(engine="openverse", base_url=web.url(""), query="x", allow_private=LOOPBACK,
-                   settings=fast_settings)
+                   settings=replace(fast_settings, workers=1))  # one URL per batch
 
-    def stop_after_two(outcome):
-        if len([o for o in ws.catalog.crawl_urls(cls.id)]) == 2:
+    def stop_after_two(fraction):
+        if len(ws.catalog.crawl_urls(cls.id)) == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        crawl(ws, cls, on_outcome=stop_after_two, **options)
+        crawl(ws, cls, progress=stop_after_two, **options)
     assert len(ws.catalog.items(cls.id)) == 2
     before = len(web.requests)
-    report = crawl(ws, cls, **options)
+    report = crawl(ws, cls, **options)  # a new crawl: the URLs the first one settled are not fetched again
     fetched = [path for path, _ in web.requests[before:] if not path.startswith(("/v1/", "/robots"))]
     assert report.already_done == 2 and len(report.added) == 3
     assert GOOD[0] not in fetched and GOOD[1] not in fetched and GOOD[2] in fetched
     assert len(ws.catalog.items(cls.id)) == 5
     again = crawl(ws, cls, **options)
     assert again.already_done == 6 and not again.outcomes  # everything settled: nothing fetched
+
+
+def test_a_cancelled_crawl_job_resumed_adds_what_an_uninterrupted_one_does(web, fast_settings, tmp_path):
+    web.use_results(GOOD + ["/missing.png", "/mirror/coffee-copy.png", "/img/brick.png"])
+    settings = replace(fast_settings, workers=2)
+    options = dict(engine="openverse", base_url=web.url(""), query="x", allow_private=LOOPBACK, settings=settings,
+                   reference=web.images["coffee"])
+
+    def outcome(ws, job):
+        items = ws.catalog.items(ws.get_class("things").id)
+        report = crawl_report(ws, jobs.get_job(ws.catalog, job.id))
+        return ([(i.file, i.sha256, i.info) for i in items],
+                [(o.url, o.state, o.reason) for o in report.outcomes], report.summary())
+
+    whole = Workspace.create(tmp_path / "whole")
+    job = start_crawl_job(whole, whole.add_class("things"), **options)
+    assert jobs.run_job(whole, job.id).state == "done"
+
+    ws = Workspace.create(tmp_path / "cut")
+    cut = start_crawl_job(ws, ws.add_class("things"), **options)
+    before = len(web.requests)
+
+    def cancel_after_one_batch(fraction):
+        if 0 < fraction < 1:
+            jobs.request_cancel(ws.catalog, cut.id)
+
+    assert jobs.run_job(ws, cut.id, progress=cancel_after_one_batch).state == "cancelled"
+    assert 0 < len(ws.catalog.items()) < 4
+    first = {path for path, _ in web.requests[before:]}
+    jobs.prepare_resume(ws.catalog, cut.id)
+    before = len(web.requests)
+    assert jobs.run_job(ws, cut.id).state == "done"
+    assert not first & {path for path, _ in web.requests[before:] if path.startswith("/img/")}  # none fetched twice
+    assert outcome(ws, cut) == outcome(whole, job)
+    assert not (ws.root / "staging").exists() or not any((ws.root / "staging").rglob("*.png"))
 
 
 def test_transient_failures_are_retried_on_the_next_run(ws, web, fast_settings):

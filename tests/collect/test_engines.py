@@ -64,6 +64,6 @@ def test_local_folder_engine_ranks_a_collection_by_similarity(web, tmp_path):
     assert list((tmp_path / "cache" / "local_engine").glob("*.npz"))  # descriptors cached
     again = load_engine("local", folder=folder, cache_dir=tmp_path / "cache").search(reference=reference, limit=3)
     assert again == found
-    downloads = list(engine.download_many([found[0].url, (tmp_path / "outside.png").as_uri()]))
+    downloads = [engine.read(url) for url in (found[0].url, (tmp_path / "outside.png").as_uri())]
     assert downloads[0].ok and downloads[0].image.shape == web.images["chelsea"].shape
     assert "not a file of" in downloads[1].error

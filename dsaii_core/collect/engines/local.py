@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
@@ -78,7 +77,8 @@ class LocalFolderEngine:
         order = np.argsort(-Ranker(reference).scores(list(vectors)), kind="stable")[:limit]
         return [Candidate(url=files[i].as_uri(), title=files[i].name, engine=self.name) for i in order]
 
-    def _read(self, url: str) -> Download:
+    def read(self, url: str) -> Download:
+        """One candidate file, read and decoded like a download (only files inside the folder)."""
         path = Path(unquote(urlsplit(url).path)).resolve()
         if urlsplit(url).scheme != "file" or not path.is_relative_to(self.folder):
             return Download(url, error=f"{url}: not a file of {self.folder}")
@@ -88,10 +88,3 @@ class LocalFolderEngine:
         except (OSError, DsaiiError) as exc:
             return Download(url, error=str(exc))
         return Download(url, url, image, sha256_bytes(data), None)
-
-    def download_many(self, urls: Iterable[str], progress: Callable[[int], None] = lambda n: None
-                      ) -> Iterator[Download]:
-        """Read the candidates' files (only files inside the folder), like Downloader.download_many."""
-        for done, url in enumerate(urls, 1):
-            yield self._read(url)
-            progress(done)

@@ -5,13 +5,15 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from dsaii_core import imageio
+from dsaii_core import imageio, jobs
 from dsaii_core.masks import anomaly
+from dsaii_core.masks.anomaly_job import JOB_KIND, job_reports, start_anomaly_mask_job
 from dsaii_core.masks.augment import FALLBACKS, SHAPES, AugmentParams
 from dsaii_core.masks.bank import add_uploaded_masks, import_bank
 from dsaii_core.overlay import overlay_mask
 from app_pages._ui import (cached_thumbnail, current_workspace, paginate, require_class, reviewer, show_told, tell,
                            undo_mine, user_errors, user_path)
+from app_pages import _jobs
 from app_pages.mask_editor import mask_editor
 
 COLUMNS = 4
@@ -123,32 +125,39 @@ def mask_grid(params: AugmentParams) -> None:
                       on_click=delete, args=(mask.id,), width="stretch")
 
 
+def report_of(job: jobs.Job) -> anomaly.GenerationReport | None:
+    """What a finished job of this page's class did (None while it runs)."""
+    return job_reports(ws, job)[cls.id] if job.state in ("done", "failed") else None
+
+
 def generate_view() -> None:
     saved = anomaly.class_params(cls)
     with user_errors():
         params = parameter_form(saved)
         g1, g2, g3 = st.columns([2, 1, 1])
-        if g1.button("Generate", type="primary", icon=":material/auto_awesome:", width="stretch"):
+        running = any(j.active for j in jobs.list_jobs(ws.catalog, JOB_KIND, cls.id, limit=5))
+        if g1.button("Generate", type="primary", icon=":material/auto_awesome:", width="stretch", key="am_generate",
+                     disabled=running, help="A job is making this class's masks (below)" if running else None):
             anomaly.save_class_params(ws, cls, params, reviewer())
-            with st.status(f"Making anomaly masks for {cls.name}…") as status:
-                bar = st.progress(0.0)
-                report = anomaly.generate_for_class(ws, cls, params, reviewer(), progress=bar.progress)
-                status.update(label=report.summary(), state="complete")
-            st.session_state["am_report"] = report
+            job = start_anomaly_mask_job(ws, [(cls, params)], reviewer())
+            _jobs.start(ws, job, "image")
+            st.session_state["am_job"] = (str(ws.root), cls.id, job.id)
         g2.button("Undo", icon=":material/undo:", on_click=undo_mine, args=(ws, cls, ("anomaly_mask",)), width="stretch", key="am_undo")
         with g3.popover("Delete all", icon=":material/delete_sweep:", width="stretch"):
             st.caption("Deletes every anomaly mask of this class (one undo step).")
             if st.button("Delete them", key="am_delete_all"):
                 tell(f"Deleted {anomaly.delete_anomaly_masks(ws, cls, reviewer())} masks")
                 st.rerun()
-        report = st.session_state.get("am_report")
-        if report is not None:
-            st.success(report.summary())
-            for note in report.notes:
-                st.info(note)
-            if report.misses:
-                with st.expander(f"{len(report.misses)} images without a mask in the area range"):
-                    st.text("\n".join(report.misses))
+    _jobs.job_panel(ws, JOB_KIND, "am_jobs", _jobs.started_by, class_id=cls.id, item="image",
+                    summary=lambda job: report_of(job).summary())
+    mine = st.session_state.get("am_job")  # the notes of the user's last run of this class
+    report = report_of(jobs.get_job(ws.catalog, mine[2])) if mine and mine[:2] == (str(ws.root), cls.id) else None
+    if report is not None:
+        for note in report.notes:
+            st.info(note)
+        if report.misses:
+            with st.expander(f"{len(report.misses)} images without a mask in the area range"):
+                st.text("\n".join(report.misses))
         mask_grid(params)
 
 

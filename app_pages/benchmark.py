@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-from dsaii_core import jobs
 from dsaii_core.bench import anomalib_detector, references, reports
 from dsaii_core.bench.detectors import ANOMALIB_PREFIX, BASELINE_LABEL, DEVICES, detector_spec
 from dsaii_core.bench.outcomes import class_curves, class_outcome, worst_cases
 from dsaii_core.bench.runs import METRICS, import_run, metrics_frame
 from dsaii_core.bench.tasks import JOB_KIND, run_of_job, start_bench_job
+from app_pages import _jobs
 from app_pages._ui import current_class, current_workspace, image_grid, user_errors, user_path
 
 PNG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -77,41 +77,13 @@ with st.expander("Run a detector", expanded=not runs):
             spec = detector_spec(detector, coreset_ratio=ratio, seed=int(seed), device=device,
                                  **{k: v for k, v in options.items() if v})
             job, run_id = start_bench_job(ws, spec, name=name or detector, shots=int(shots) or None)
-            jobs.start_worker(ws, job.id)
+            _jobs.start(ws, job, "class")
             st.session_state["bench_chosen"] = [run_id]
             st.rerun()
 
 
-def resume(job_id: int) -> None:
-    jobs.prepare_resume(ws.catalog, job_id)
-    jobs.start_worker(ws, job_id)
-
-
-@st.fragment(run_every=2)
-def job_panel() -> None:
-    """Progress of the recent benchmark jobs (one item per class), with cancel and resume."""
-    recent = jobs.list_jobs(ws.catalog, JOB_KIND, limit=5)
-    # A class that lands (or a run that ends) redraws the whole page, so the dashboard below shows it.
-    progress = [(j.id, j.done, j.state) for j in recent]
-    if st.session_state.setdefault("bench_progress", progress) != progress:
-        st.session_state["bench_progress"] = progress
-        st.rerun()
-    for job in [j for j in recent if j.state != "done"]:
-        with st.container(border=True):
-            where = f" · on {job.runs_on}" if job.runs_on else ""
-            st.progress(job.fraction, text=f"Run #{run_of_job(job)} · {job.params['detector']['name']} · "
-                                           f"**{job.state}** · {job.done} of {job.total} classes{where}")
-            for key, error in jobs.item_errors(ws.catalog, job.id, limit=3):
-                st.caption(f"{key}: {error}")
-            cols = st.columns(4)
-            if job.active:
-                cols[0].button("Cancel", key=f"bench_cancel_{job.id}", on_click=jobs.request_cancel,
-                               args=(ws.catalog, job.id))
-            if job.resumable:
-                cols[1].button("Resume", key=f"bench_resume_{job.id}", on_click=resume, args=(job.id,))
-
-
-job_panel()
+_jobs.job_panel(ws, JOB_KIND, "bench_jobs",
+                lambda job: f"Run #{run_of_job(job)} · {job.params['detector']['name']}", hide_done=True, rerun_on_progress=True)  # each class that lands redraws the dashboard below
 
 with st.expander("Import a detector's maps"):
     st.caption("A folder of `<class>/<defect>/<stem>.npy` (or .tiff / .png) maps for the MVTec export made with "

@@ -3,13 +3,14 @@
 
 import streamlit as st
 
-from dsaii_core import jobs, settings
+from dsaii_core import settings
 from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.base import PROMPT_PRESETS, InpaintParams, class_prompts
 from dsaii_core.inpaint.classical import METHOD_LABELS
 from dsaii_core.inpaint.diffusers_backend import SCHEDULERS
 from dsaii_core.inpaint.generate import defect_sources, pending_pairs, start_inpaint_job
 from dsaii_core.inpaint.webui_backend import auth_for, needs_consent, origin, save_auth, save_url, settings_from
+from app_pages import _jobs
 from app_pages._ui import admin_note, current_workspace, is_admin, require_class, reviewer, user_errors
 
 BACKEND_LABELS = {
@@ -132,43 +133,9 @@ if st.button("Start inpainting", type="primary", disabled=waiting == 0, key="sta
             settings.put(ws.catalog, "diffusers.config", options["config"] or "")
         if backend == "webui" and is_admin():
             save_url(ws, url)
-        job = start_inpaint_job(ws, classes, backend, options=options, params=params, prompt=prompt,
-                                negative_prompt=negative, seed=int(seed), user=reviewer())
-        jobs.start_worker(ws, job.id)
-        st.toast(f"Job {job.id} started in the background: {job.total} image(s)")
+        _jobs.start(ws, start_inpaint_job(ws, classes, backend, options=options, params=params, prompt=prompt,
+                                          negative_prompt=negative, seed=int(seed), user=reviewer()), "image")
 
 
-def resume(job_id: int) -> None:
-    jobs.prepare_resume(ws.catalog, job_id)
-    jobs.start_worker(ws, job_id)
-
-
-@st.fragment(run_every=2)
-def job_panel() -> None:
-    recent = jobs.list_jobs(ws.catalog, "inpaint", limit=5)
-    active = {j.id for j in recent if j.active}
-    ended = st.session_state.get("inpaint_active", set()) - active
-    st.session_state["inpaint_active"] = active
-    if ended:
-        st.rerun()  # a job ended: redraw the page, so the count of masks waiting above is current again
-    if not recent:
-        return
-    st.subheader("Jobs")
-    for job in recent:
-        with st.container(border=True):
-            failed = f" · {job.failed} failed" if job.failed else ""
-            where = f" · on {job.runs_on}" if job.runs_on else ""
-            st.progress(job.fraction, text=f"Job {job.id} · {job.params.get('backend')} · **{job.state}** · "
-                                           f"{job.done} of {job.total} done{failed}{where}")
-            if job.error:
-                st.caption(f"⚠️ {job.error}")
-            for key, error in jobs.item_errors(ws.catalog, job.id, limit=3):
-                st.caption(f"mask {key}: {error}")
-            cols = st.columns(4)
-            if job.active:
-                cols[0].button("Cancel", key=f"cancel_{job.id}", on_click=jobs.request_cancel, args=(ws.catalog, job.id))
-            if job.resumable:
-                cols[1].button("Resume", key=f"resume_{job.id}", on_click=resume, args=(job.id,))
-
-
-job_panel()
+_jobs.job_panel(ws, "inpaint", "inpaint_jobs", lambda job: f"Job {job.id} · {job.params.get('backend')}",
+                item="mask")

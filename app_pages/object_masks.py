@@ -5,13 +5,16 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from dsaii_core import imageio
+from dsaii_core import imageio, jobs
 from dsaii_core.masks import editor, objects
+from dsaii_core.masks.object_job import JOB_KIND, job_reports, start_object_mask_job
+from dsaii_core.masks.sam_config import SamConfig
 from dsaii_core.masks.objects import ObjectMaskParams
 from dsaii_core.masks.select import DOUBTFUL_BELOW
 from dsaii_core.overlay import overlay_mask
 from app_pages._ui import (admin_note, cached_thumbnail, current_workspace, is_admin, paginate, require_class,
                            reviewer, show_told, tell, undo_mine, user_errors)
+from app_pages import _jobs
 from app_pages.mask_editor import mask_editor
 
 COLUMNS = 4
@@ -121,19 +124,24 @@ def generate_panel(backend) -> None:
                               stability_score_thresh=a3.slider("Stability threshold", 0.0, 1.0, 0.95,
                                                                key="om_stab"))
     g1, g2, g3 = st.columns([2, 1, 1])
+    running = any(j.active for j in jobs.list_jobs(ws.catalog, JOB_KIND, cls.id, limit=5))
     if g1.button("Generate object masks", type="primary", icon=":material/auto_awesome:", width="stretch",
-                 key="om_generate"):
-        with user_errors(), st.status(f"Making object masks for {cls.name}…") as status:
-            bar = st.progress(0.0)
-            report = objects.generate_for_class(ws, cls, ObjectMaskParams(method, rule, redo, auto), backend,
-                                                user, progress=bar.progress)
-            status.update(label=report.summary(), state="complete")
-            tell(report.summary())
+                 key="om_generate", disabled=running,
+                 help="A job is making this class's masks (below)" if running else None):
+        if redo or any(ws.object_mask(item) is None for item in objects.object_items(ws, cls)):
+            with user_errors():
+                config = SamConfig.resolve(ws.catalog) if backend is not None else None
+                _jobs.start(ws, start_object_mask_job(ws, [cls], ObjectMaskParams(method, rule, redo, auto), config,
+                                                      user), "image")
+        else:
+            st.info("Every image has an object mask: tick **Redo images that have a mask** to replace them.")
     g2.button("Undo", icon=":material/undo:", on_click=undo, width="stretch", key="om_undo")
     if g3.button("It is a texture", icon=":material/texture:", width="stretch", key="om_texture",
                  help="The whole image is the texture: no object mask needed (undoable)."):
         objects.mark_texture(ws, cls, user)
         st.rerun()
+    _jobs.job_panel(ws, JOB_KIND, "om_jobs", _jobs.started_by, class_id=cls.id, item="image",
+                    summary=lambda job: job_reports(ws, job)[cls.id].summary())
 
 
 def grid(opacity: float) -> None:

@@ -193,7 +193,7 @@ def jobs_command(ws: Path,
                  cancel: Optional[int] = typer.Option(None, "--cancel", metavar="ID",
                                                       help="Ask job ID's worker to stop after its current batch."),
                  resume: Optional[int] = typer.Option(None, "--resume", metavar="ID",
-                                                      help="Resume an inpaint or bench job in a background worker "
+                                                      help="Resume a job in a background worker "
                                                            "(where the workspace's settings say)."),
                  as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """Recent jobs, newest first: kind, state, progress and where they run; or cancel / resume one."""
@@ -203,10 +203,6 @@ def jobs_command(ws: Path,
         job = jobs.request_cancel(workspace.catalog, cancel)
         typer.echo(f"job {job.id}: {job.state}")
     if resume is not None:
-        kind = jobs.get_job(workspace.catalog, resume).kind
-        if kind not in jobs.BACKGROUND_KINDS:
-            raise DsaiiError(f"job {resume} makes {kind.replace('_', ' ')}: run `{kind.replace('_', '-')}` again "
-                             "instead (it skips the images that are done)")
         job = jobs.prepare_resume(workspace.catalog, resume)
         typer.echo(f"job {job.id}: resumed by worker pid {jobs.start_worker(workspace, job.id)}")
     if cancel is not None or resume is not None:

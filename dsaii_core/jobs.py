@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections import deque
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol, Sequence
@@ -38,24 +38,42 @@ from dsaii_core.workspace import DB_NAME, Workspace
 HEARTBEAT_S = 2.0
 MAX_ATTEMPTS = 3
 EXECUTORS = ("local", "ray")
-BACKGROUND_KINDS = ("inpaint", "bench")  # run by a detached worker; the mask kinds run inside their command
 
 
-class Task(Protocol):
+@dataclass(frozen=True)
+class UndoStep:
+    """What a job's changes become in the action log: one action per class, named `label`, undone by `user`."""
+    class_ids: tuple[int, ...]
+    user: str
+    kind: str
+    label: str
+
+
+class Task:
     """The work of one job kind: `compute` is pure (may run elsewhere), `commit` writes to the workspace.
 
     A remote executor builds the task again from (workspace folder, job) on each worker, over a
     snapshot of the catalog taken when the job starts: `compute` may read the catalog rows that
     existed then and the workspace's files, and must not write the catalog.
     """
-    batch_size: int
-    uses_gpu: bool  # its model runs on a GPU where there is one (a Ray worker is given one by default)
+    batch_size: int = 1
+    uses_gpu: bool = False  # its model runs on a GPU where there is one (a Ray worker is given one by default)
 
     def compute(self, keys: Sequence[str], seeds: Sequence[int]) -> list[object]:
         """One output or Exception per key; raise only for errors that doom the whole job."""
+        raise NotImplementedError
 
     def commit(self, key: str, seed: int, output: object) -> str:
         """Write one output's rows (inside the runner's transaction); returns the result to record."""
+        raise NotImplementedError
+
+    def finish(self, job: Job) -> None:
+        """After every item is done or failed (not after a cancel), in the driver: for a phase that decides over
+        all its items at once. Must be safe to run again (a worker may die in it; the resumed job runs it again)."""
+
+    def undo_step(self) -> UndoStep | None:
+        """The action the job's changes make (a generation run is one undo step), or None."""
+        return None
 
 
 Batch = tuple[list[str], list[int]]
@@ -315,8 +333,8 @@ def _bench_task(ws: Workspace, job: Job) -> Task:
 
 
 def _object_masks_task(ws: Workspace, job: Job) -> Task:
-    from dsaii_core.masks.object_job import ObjectCandidatesTask
-    return ObjectCandidatesTask(ws, job)
+    from dsaii_core.masks.object_job import ObjectMaskTask
+    return ObjectMaskTask(ws, job)
 
 
 def _anomaly_masks_task(ws: Workspace, job: Job) -> Task:
@@ -338,6 +356,28 @@ def load_task(ws: Workspace, job: Job) -> Task:
     return TASKS[job.kind](ws, job)
 
 
+def _run_items(ws: Workspace, job: Job, task: Task, executor: Executor, progress: Callable[[float], None],
+               max_attempts: int) -> bool:
+    """Compute and commit every item still to do; False when the job was cancelled meanwhile."""
+    catalog, base_seed = ws.catalog, int(job.params.get("seed", 0))
+    progress(job.fraction)
+    while todo := catalog.job_todo(job.id, max_attempts):
+        seeds = {key: item_seed(base_seed, key, attempts) for key, attempts in todo}
+        attempts = dict(todo)
+        keys = [key for key, _ in todo]
+        batches = ((keys[i:i + task.batch_size], [seeds[k] for k in keys[i:i + task.batch_size]])
+                   for i in range(0, len(keys), max(1, task.batch_size)))
+        results = executor.map(ws, job, task, batches)
+        with closing(results):  # a cancel abandons the batches still running elsewhere
+            for batch, outputs in results:
+                _commit_batch(catalog, job.id, task, batch, outputs, attempts, max_attempts)
+                progress(get_job(catalog, job.id).fraction)
+                if catalog.job_state(job.id) == "cancelling":
+                    catalog.set_job_state(job.id, "cancelled")
+                    return False
+    return True
+
+
 def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,
             progress: Callable[[float], None] = lambda f: None, max_attempts: int = MAX_ATTEMPTS) -> Job:
     """Run (or resume) a job in this process until every item is done, failed, or the job is cancelled."""
@@ -348,23 +388,11 @@ def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,
     beat.start()
     try:
         task = load_task(ws, job)
-        base_seed = int(job.params.get("seed", 0))
-        progress(job.fraction)
-        while todo := catalog.job_todo(job_id, max_attempts):
-            seeds = {key: item_seed(base_seed, key, attempts) for key, attempts in todo}
-            attempts = dict(todo)
-            keys = [key for key, _ in todo]
-            batches = ((keys[i:i + task.batch_size], [seeds[k] for k in keys[i:i + task.batch_size]])
-                       for i in range(0, len(keys), max(1, task.batch_size)))
-            results = executor.map(ws, job, task, batches)
-            with closing(results):  # a cancel abandons the batches still running elsewhere
-                for batch, outputs in results:
-                    _commit_batch(catalog, job_id, task, batch, outputs, attempts, max_attempts)
-                    job = get_job(catalog, job_id)
-                    progress(job.fraction)
-                    if catalog.job_state(job_id) == "cancelling":
-                        catalog.set_job_state(job_id, "cancelled")
-                        return get_job(catalog, job_id)
+        step = task.undo_step()
+        with catalog.one_action(step.class_ids, step.user, step.kind, step.label) if step else nullcontext():
+            if not _run_items(ws, job, task, executor, progress, max_attempts):
+                return get_job(catalog, job_id)  # cancelled
+            task.finish(get_job(catalog, job_id))
         job = get_job(catalog, job_id)
         catalog.set_job_state(job_id, "done" if job.failed == 0 else "failed",
                 None if job.failed == 0 else f"{job.failed} of {job.total} items failed")

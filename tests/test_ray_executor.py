@@ -127,8 +127,8 @@ def test_the_cli_runs_anomaly_masks_on_a_given_cluster(tmp_path, cluster):
 
 
 def test_object_masks_with_a_tiny_sam_on_ray_are_the_local_ones(tiny_ws, tmp_path, executor):
-    from dsaii_core.masks.object_job import load_backend, make_candidates
-    from dsaii_core.masks.objects import ObjectMaskParams, generate_for_class
+    from dsaii_core.masks.object_job import generate_with, load_backend
+    from dsaii_core.masks.objects import ObjectMaskParams
     from dsaii_core.masks.sam_config import AutoParams, SamConfig
     from tests.fixtures.tiny_sam import tiny_sam_checkpoint
     from tests.masks.test_object_job import object_files
@@ -137,12 +137,12 @@ def test_object_masks_with_a_tiny_sam_on_ray_are_the_local_ones(tiny_ws, tmp_pat
     config = SamConfig(tiny_sam_checkpoint(tmp_path / "sam_tiny.pth"), "tiny")
     params = ObjectMaskParams(method="sam", sam=AutoParams(points_per_side=2))
     for ws, runner in ((local, None), (remote, executor)):
-        assert make_candidates(ws, ws.classes(), params, config, runner).state == "done"
-        assert runner is None or len(set(runner.pids)) == 1  # SAM workers ask for a GPU: the one GPU holds one
         backend = load_backend(config, ws.cache_dir / "sam")
         computed = backend.predictor.computed
-        assert generate_for_class(ws, ws.get_class("hazelnut"), params, backend).written == 3
-        assert backend.predictor.computed == computed  # every candidate came from the job's cache
+        assert generate_with(ws, ws.classes(), params, config, runner)[ws.get_class("hazelnut").id].written == 3
+        if runner is not None:
+            assert len(set(runner.pids)) == 1  # SAM workers ask for a GPU: the one GPU holds one
+            assert backend.predictor.computed == computed  # the masks written here came from the workers' cache
     assert object_files(remote) == object_files(local) and {m[2].split(":")[0] for m in object_files(local)} == {"sam"}
 
 

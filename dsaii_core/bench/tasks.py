@@ -51,7 +51,7 @@ def run_of_job(job: jobs.Job) -> int:
     return int(job.params["run_id"])
 
 
-class BenchTask:
+class BenchTask(jobs.Task):
     """Scores one class per item; the detector is rebuilt per class from the job's spec."""
     batch_size = 1
     uses_gpu = True   # features (and anomalib's training) run on a GPU where there is one

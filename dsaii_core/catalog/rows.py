@@ -115,7 +115,8 @@ class Job:
 
     @property
     def resumable(self) -> bool:
-        return self.state in ("interrupted", "cancelled", "failed") and self.done < self.total
+        # Every item done but not the job: its worker stopped in the task's `finish`, which a resume runs again.
+        return self.state in ("interrupted", "cancelled", "failed")
 
 
 def os_user() -> str:

@@ -19,7 +19,7 @@ from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.base import Backend, InpaintFailed, InpaintParams, InpaintRequest, class_prompts
 from dsaii_core.inpaint.classical import ClassicalBackend, DefectSource
 from dsaii_core.inpaint.qc import check_result
-from dsaii_core.jobs import Job, create_job
+from dsaii_core.jobs import Job, Task, create_job
 from dsaii_core.workspace import StagedImage, Workspace
 
 BACKENDS = ("classical", "diffusers", "webui")
@@ -129,7 +129,7 @@ class _Result:
     prompt: str
 
 
-class InpaintTask:
+class InpaintTask(Task):
     """The 'inpaint' job kind: compute = backend + QC + the image staged in the workspace folder (by the
     worker that made it), commit = the staged image filed as a pending anomaly item."""
 

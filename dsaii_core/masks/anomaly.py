@@ -1,4 +1,4 @@
-"""Anomaly masks for a whole class (or a folder, as the reference script did): the jobs the page and CLI run.
+"""Anomaly masks: one mask (drawn, regenerated), the pieces a class's run is made of (anomaly_job), a folder.
 
 Every normal image gets `per_image` anomaly masks from the bank or made procedurally; each mask's
 random stream is keyed by (seed, image, how many masks the image has had), so a run is
@@ -74,17 +74,25 @@ def _miss(name: str, area: tuple[float, float], result: MaskResult) -> str:
     return f"{name}: no try in {result.tries} covered {low:g}–{high:g} % ({kept})"
 
 
+def check_bank(ws: Workspace, params: AugmentParams) -> None:
+    """Refuse bank masks when the bank has none (of the chosen sources), saying what to do."""
+    if params.source != "bank":
+        return
+    sources = {row["source"] for row in ws.catalog.bank_masks()}
+    if params.bank_sources and not sources & set(params.bank_sources):
+        raise DsaiiError(f"the mask bank has no masks from {', '.join(params.bank_sources)}")
+    if not sources:
+        raise DsaiiError("the mask bank is empty: import defect masks (e.g. an MVTec AD ground_truth tree) "
+                         "or choose procedural masks")
+
+
 class MaskMaker:
     """Makes anomaly masks for the images of one class: bank decoded once, object masks looked up."""
 
     def __init__(self, ws: Workspace, cls: ImageClass, params: AugmentParams, user: str = ""):
         self.ws, self.cls, self.params, self.user = ws, cls, params, user
+        check_bank(ws, params)
         self.bank = load_bank(ws, params.bank_sources) if params.source == "bank" else []
-        if params.source == "bank" and not self.bank:
-            if params.bank_sources:
-                raise DsaiiError(f"the mask bank has no masks from {', '.join(params.bank_sources)}")
-            raise DsaiiError("the mask bank is empty: import defect masks (e.g. an MVTec AD ground_truth tree) "
-                             "or choose procedural masks")
         self.without_object_mask: list[str] = []
 
     def object_mask(self, item: Item) -> np.ndarray | None:
@@ -139,27 +147,6 @@ def without_object_mask_note(names: list[str]) -> str:
 def normal_images(ws: Workspace, cls: ImageClass) -> list[Item]:
     """The curated (kept) normal images of a class."""
     return ws.catalog.items(class_id=cls.id, role="normal", statuses=("kept",))
-
-
-def generate_for_class(ws: Workspace, cls: ImageClass, params: AugmentParams, user: str = "",
-                       progress: Progress = lambda f: None) -> GenerationReport:
-    """Give every kept normal image of `cls` `params.per_image` anomaly masks (images that have them are skipped).
-
-    Follows the reference gen_mask rule (see augment.augment_mask) or makes procedural masks;
-    deterministic for params.seed. The run is one undo step of `user` (one action).
-    """
-    maker = MaskMaker(ws, cls, params, user)
-    report = GenerationReport()
-    images = normal_images(ws, cls)
-    with ws.catalog.one_action([cls.id], user, "anomaly_mask", "anomaly mask run"):
-        for index, item in enumerate(images):
-            have = len(ws.catalog.masks(item_id=item.id, kind="anomaly"))
-            if have >= params.per_image:
-                report.complete += 1
-            for _ in range(params.per_image - have):
-                maker.make(item, report)
-            progress((index + 1) / len(images))
-    return maker.finish(report)
 
 
 def regenerate_mask(ws: Workspace, mask: Mask, params: AugmentParams, user: str = "") -> GenerationReport:

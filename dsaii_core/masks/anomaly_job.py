@@ -1,9 +1,10 @@
-"""Anomaly masks as a job (the `anomaly-masks` command, on this machine or on Ray): one item per normal image.
+"""Anomaly masks of whole classes as a job, the one way they are made: the page runs it in a background
+worker, the `anomaly-masks` command in process (on this machine's cores or on Ray). One item per normal image.
 
-`compute` draws an image's missing masks from the same random streams `generate_for_class` uses
-(on a worker: the bank is decoded once per class there), `commit` stores them; so a job writes,
-byte for byte and under the same file names, the masks `generate_for_class` writes. Each class's
-masks of the run are one undo step of the person who started it.
+`compute` draws an image's missing masks from its random streams (keyed by seed, image and how many masks the
+image had; on a worker the bank is decoded once per class), `commit` stores them, so any executor writes the
+same bytes under the same file names. Each class's masks of the run are one undo step of the person who
+started it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Callable, Sequence
 from dsaii_core import jobs
 from dsaii_core.catalog import ImageClass
 from dsaii_core.errors import DsaiiError
-from dsaii_core.masks.anomaly import (GenerationReport, MaskMaker, normal_images, store_mask,
+from dsaii_core.masks.anomaly import (GenerationReport, MaskMaker, check_bank, normal_images, store_mask,
                                       without_object_mask_note)
 from dsaii_core.masks.augment import AugmentParams, MaskResult
 from dsaii_core.workspace import Workspace
@@ -32,34 +33,33 @@ class ImageMasks:
     without_object_mask: bool      # an object-class image whose masks could go anywhere
 
 
-class AnomalyMaskTask:
+class AnomalyMaskTask(jobs.Task):
     """The 'anomaly_masks' job kind: compute = draw an image's missing masks, commit = store them."""
     batch_size = 4
-    uses_gpu = False
 
     def __init__(self, ws: Workspace, job: jobs.Job):
         self.ws = ws
         self.params = {int(class_id): AugmentParams.from_dict(data, ws.catalog.class_by_id(int(class_id)).kind)
                        for class_id, data in job.params["classes"].items()}
         self.user = job.params.get("user", "")
-        self._makers: dict[int, MaskMaker] = {}
+        # Built now, so a bank that cannot serve a class fails the job at once (each worker decodes it once).
+        self.makers = {class_id: MaskMaker(ws, ws.catalog.class_by_id(class_id), params)
+                       for class_id, params in self.params.items()}
 
-    def maker(self, class_id: int) -> MaskMaker:
-        if class_id not in self._makers:
-            self._makers[class_id] = MaskMaker(self.ws, self.ws.catalog.class_by_id(class_id), self.params[class_id])
-        return self._makers[class_id]
+    def undo_step(self) -> jobs.UndoStep:
+        return jobs.UndoStep(tuple(self.params), self.user, "anomaly_mask", "anomaly mask run")
 
     def compute(self, keys: Sequence[str], seeds: Sequence[int]) -> list[object]:
         outputs: list[object] = []
         for key in keys:
             item = self.ws.catalog.item(int(key))
-            maker = self.maker(item.class_id)
+            maker = self.makers[item.class_id]
             made = self.ws.catalog.masks(item_id=item.id, kind="anomaly", active_only=False)
             missing = self.params[item.class_id].per_image - sum(m.active for m in made)
             history, draws = len(made), []
             while len(draws) < missing:
                 stream, result = maker.draw(item, history)
-                if result.mask is None:  # nothing stored: the next draws reuse this stream, as generate_for_class's
+                if result.mask is None:  # nothing stored: the next draws reuse this stream, as the draws that follow would
                     draws += [(stream, result)] * (missing - len(draws))
                     break
                 draws.append((stream, result))
@@ -84,6 +84,8 @@ def start_anomaly_mask_job(ws: Workspace, plan: Sequence[tuple[ImageClass, Augme
                            user: str = "") -> jobs.Job:
     """A queued job over the kept normal images of the classes, each class with its parameters; its masks
     carry `user`'s name."""
+    for _, params in plan:
+        check_bank(ws, params)  # now, not in the worker
     keys = [str(item.id) for cls, _ in plan for item in normal_images(ws, cls)]
     return jobs.create_job(ws.catalog, JOB_KIND, keys,
                            {"classes": {str(c.id): p.as_dict() for c, p in plan}, "user": user},
@@ -91,7 +93,7 @@ def start_anomaly_mask_job(ws: Workspace, plan: Sequence[tuple[ImageClass, Augme
 
 
 def job_reports(ws: Workspace, job: jobs.Job) -> dict[int, GenerationReport]:
-    """What the job did, per class id (as generate_for_class reports it)."""
+    """What the job did, per class id."""
     reports = {int(class_id): GenerationReport() for class_id in job.params["classes"]}
     without: dict[int, list[str]] = {}
     for key, text in jobs.item_results(ws.catalog, job.id):
@@ -110,11 +112,17 @@ def job_reports(ws: Workspace, job: jobs.Job) -> dict[int, GenerationReport]:
 def generate_with(ws: Workspace, plan: Sequence[tuple[ImageClass, AugmentParams]],
                   executor: jobs.Executor | None = None, user: str = "",
                   progress: Callable[[float], None] = lambda f: None) -> dict[int, GenerationReport]:
-    """generate_for_class for each (class, params) of `plan`, as one job on `executor`; reports per class id."""
-    with ws.catalog.one_action([cls.id for cls, _ in plan], user, "anomaly_mask", "anomaly mask run"):
-        job = start_anomaly_mask_job(ws, plan, user)
-        job = jobs.run_job(ws, job.id, executor=executor, progress=progress)
+    """Every kept normal image of each (class, params) of `plan` gets its `per_image` anomaly masks (images that
+    have them are skipped), as one job run here on `executor`; reports per class id."""
+    job = jobs.run_job(ws, start_anomaly_mask_job(ws, plan, user).id, executor=executor, progress=progress)
     if job.state != "done":
         errors = "; ".join(f"image {key}: {error}" for key, error in jobs.item_errors(ws.catalog, job.id, limit=3))
         raise DsaiiError(f"anomaly-mask job {job.id} {job.state}: {errors or job.error}")
     return job_reports(ws, job)
+
+
+def generate_for_class(ws: Workspace, cls: ImageClass, params: AugmentParams, user: str = "",
+                       progress: Callable[[float], None] = lambda f: None) -> GenerationReport:
+    """`generate_with` for one class: the reference gen_mask rule (augment.augment_mask) or procedural masks,
+    deterministic for params.seed, one undo step of `user`."""
+    return generate_with(ws, [(cls, params)], user=user, progress=progress)[cls.id]

@@ -48,18 +48,17 @@ def register(app: typer.Typer) -> None:
             num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS, user: str = AS_USER):
         """Give every kept normal image of the object classes an object mask (resumable: done images are skipped).
 
-        The candidates are made as a job (on Ray workers with --executor ray); choosing among them follows.
+        One job: each image's candidates are made and one picked where the executor runs (on Ray workers with
+        --executor ray, else on this machine's cores), then the masks are written class by class.
         """
-        from dsaii_core.masks.object_job import load_backend, make_candidates
-        from dsaii_core.masks.objects import ObjectMaskParams, export_candidates, generate_for_class
+        from dsaii_core.masks.object_job import generate_with, load_backend
+        from dsaii_core.masks.objects import ObjectMaskParams, export_candidates
         workspace = Workspace.open(ws)
-        backend, auto, config = None, None, None
+        auto, config = None, None
         if method != Method.grabcut:
             from dsaii_core.masks.sam_config import AutoParams, SamConfig
             config = SamConfig.resolve(workspace.catalog, sam_checkpoint, sam_model)
             if config is not None:
-                typer.echo(f"loading SAM from {config.checkpoint}", err=True)
-                backend = load_backend(config, workspace.cache_dir / "sam")
                 auto = AutoParams(points_per_side=points_per_side) if points_per_side else None
             elif method == Method.auto:
                 typer.echo("no SAM checkpoint configured: using GrabCut (give --sam-checkpoint for SAM masks)",
@@ -67,13 +66,12 @@ def register(app: typer.Typer) -> None:
         params = ObjectMaskParams(method=method.value, rule=rule.value, redo=redo, sam=auto)
         classes = workspace.classes(class_name)
         with executor_for(workspace.catalog, executor, ray_address, num_gpus, workers) as runner, \
-                progress_bar("candidates") as bar:
-            make_candidates(workspace, classes, params, config, runner, progress=bar)
+                progress_bar("object masks") as bar:
+            reports = generate_with(workspace, classes, params, config, runner, user, progress=bar)
         for cls in classes:
-            with progress_bar(cls.name) as bar:
-                report = generate_for_class(workspace, cls, params, backend, user, progress=bar)
-            typer.echo(report.summary())
+            typer.echo(reports[cls.id].summary())
             if export_dir is not None and not cls.is_texture:
+                backend = load_backend(config, workspace.cache_dir / "sam") if config is not None else None
                 with progress_bar(f"{cls.name} candidates") as bar:
                     count = export_candidates(workspace, cls, export_dir, backend, params, progress=bar)
                 typer.echo(f"{cls.name}: candidates of {count} images written to {export_dir / cls.dirname}")

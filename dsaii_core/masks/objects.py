@@ -22,7 +22,7 @@ from dsaii_core.atomic import atomic_write_bytes, atomic_write_text
 from dsaii_core.catalog import ImageClass, Item, Mask
 from dsaii_core.errors import DsaiiError
 from dsaii_core.masks import editor, grabcut, select
-from dsaii_core.masks.select import Candidate, Choice, Prompt
+from dsaii_core.masks.select import Candidate, Prompt
 from dsaii_core.workspace import Workspace
 
 if TYPE_CHECKING:  # SAM pulls in torch; the weight-free path must not pay for it
@@ -158,51 +158,6 @@ def item_candidates(ws: Workspace, item: Item, backend: "SamBackend | None",
 def object_items(ws: Workspace, cls: ImageClass) -> list[Item]:
     """The curated (kept) normal images of a class: those that get an object mask."""
     return ws.catalog.items(class_id=cls.id, role="normal", statuses=("kept",))
-
-
-def generate_for_class(ws: Workspace, cls: ImageClass, params: ObjectMaskParams = ObjectMaskParams(),
-                       backend: "SamBackend | None" = None, user: str = "",
-                       progress: Callable[[float], None] = lambda f: None) -> ObjectMaskReport:
-    """Give every kept normal image of an object class an object mask, chosen among candidates.
-
-    Images that already have one are skipped unless `params.redo`. When most images of the run
-    choose the whole frame, the class's photos show the object filling the frame, and the few
-    others follow (a class is photographed one way). Masks are saved with their confidence, as one
-    undo step of `user`.
-    """
-    method = method_for(params, backend)
-    report = ObjectMaskReport(cls.name, method)
-    if cls.is_texture:
-        report.note = "texture class: no object mask needed"
-        progress(1.0)
-        return report
-    items = object_items(ws, cls)
-    todo = [i for i in items if params.redo or ws.object_mask(i) is None]
-    report.skipped = len(items) - len(todo)
-    choices: list[tuple[Item, Choice]] = []
-    for index, item in enumerate(todo):
-        candidates = item_candidates(ws, item, backend, params)
-        image = ws.read_image(item) if params.rule == "objectness" else None
-        choice = select.choose(candidates, params.rule, image=image)
-        choices.append((item, choice))
-        progress(0.9 * (index + 1) / max(1, len(todo)))
-    frames = sum(c.candidate.source == "frame" for _, c in choices)
-    report.fills_frame = params.rule == "objectness" and frames * 2 > len(choices)
-    with ws.catalog.one_action([cls.id], user, "object_mask", "object mask run"):
-        for item, choice in choices:
-            candidate, confidence = choice.candidate, choice.confidence
-            if report.fills_frame and candidate.source == "frame":
-                confidence = max(confidence, frames / len(choices))
-            elif report.fills_frame:
-                candidate, confidence = select.frame((item.height, item.width)), min(confidence, 0.5)
-            ws.add_mask(item, candidate.mask, kind="object", source=f"{method}:{candidate.source}",
-                        confidence=round(confidence, 4), user=user,
-                        params={"rule": params.rule, "candidate": choice.index, "inverted": candidate.inverted,
-                                "score": round(choice.score, 4)})
-            report.written += 1
-            report.doubtful += confidence < select.DOUBTFUL_BELOW
-    progress(1.0)
-    return report
 
 
 # -- review and fixes ---------------------------------------------------------------------------

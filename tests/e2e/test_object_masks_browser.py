@@ -7,6 +7,7 @@ import numpy as np
 from dsaii_core import imageio
 from dsaii_core.demo import DEMO_DIR
 from dsaii_core.masks import editor as core, objects
+from dsaii_core.masks.object_job import generate_for_class
 from dsaii_core.masks.select import Prompt
 from dsaii_core.workspace import Workspace
 from tests.e2e.editor_driver import Editor, stroke
@@ -20,7 +21,7 @@ def test_fix_by_hand_then_by_clicks(app_server, ui, tmp_path):
     cls = ws.add_class("hazelnut")
     for path in sorted((DEMO_DIR / "hazelnut" / "train" / "good").glob("*.png"))[:2]:
         ws.add_image(cls, cv2.resize(imageio.read_image(path), (SIDE, SIDE), interpolation=cv2.INTER_CUBIC))
-    objects.generate_for_class(ws, cls)
+    generate_for_class(ws, cls)
     item = objects.review_rows(ws, cls)[0].item
     generated = ws.object_mask(item)
     ui.driver.set_window_size(1280, 1000)

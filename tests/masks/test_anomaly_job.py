@@ -1,8 +1,9 @@
-"""Anomaly masks as a job: the same masks, files and reports as generate_for_class; one undo step per class."""
+"""Anomaly masks as a job: the same bytes on one process and on a pool; top-ups; one undo step per class."""
 
 from __future__ import annotations
 
-from dsaii_core.masks.anomaly import class_params, generate_for_class
+from dsaii_core.jobs import LocalExecutor
+from dsaii_core.masks.anomaly import class_params
 from dsaii_core.masks.anomaly_job import generate_with
 from dsaii_core.workspace import Workspace
 from tests.masks.test_anomaly import build
@@ -12,19 +13,23 @@ def anomaly_files(ws: Workspace) -> list[tuple[str, str, list]]:
     return [(m.file, ws.path(m.file).read_bytes().hex(), m.params["stream"]) for m in ws.catalog.masks(kind="anomaly")]
 
 
-def test_the_job_writes_what_generate_for_class_writes(tmp_path):
-    direct, job = build(tmp_path / "direct"), build(tmp_path / "job")
-    expected = {}
-    for cls in direct.classes():
-        params = class_params(cls).replace(per_image=2, seed=4)
-        expected[cls.name] = generate_for_class(direct, cls, params)
-    reports = generate_with(job, [(cls, class_params(cls).replace(per_image=2, seed=4)) for cls in job.classes()])
-    assert anomaly_files(job) == anomaly_files(direct) and len(anomaly_files(job)) == 10
-    for cls in job.classes():
-        got, want = reports[cls.id], expected[cls.name]
-        assert (got.summary(), got.notes, got.misses) == (want.summary(), want.notes, want.misses)
-        assert [job.catalog.mask(i).file for i in got.mask_ids] == [direct.catalog.mask(i).file for i in want.mask_ids]
-    again = generate_with(job, [(cls, class_params(cls).replace(per_image=3, seed=4)) for cls in job.classes()])
-    assert [r.written for r in again.values()] == [3, 2]
-    nut = job.get_class("hazelnut")
-    assert len(job.catalog.undo(nut.id, kinds=("anomaly_mask",)).decisions) == 3 and len(job.catalog.masks(kind="anomaly", class_id=nut.id)) == 6
+def test_one_process_and_a_pool_write_the_same_masks_and_reports(tmp_path):
+    here, pool = build(tmp_path / "here"), build(tmp_path / "pool")
+    want = generate_with(here, [(cls, class_params(cls).replace(per_image=2, seed=4)) for cls in here.classes()])
+    got = generate_with(pool, [(cls, class_params(cls).replace(per_image=2, seed=4)) for cls in pool.classes()],
+                        LocalExecutor(2, pool_after_s=0))
+    assert anomaly_files(pool) == anomaly_files(here) and len(anomaly_files(here)) == 10
+    for cls in here.classes():
+        a, b = want[cls.id], got[cls.id]
+        assert (a.summary(), a.notes, a.misses, a.mask_ids) == (b.summary(), b.notes, b.misses, b.mask_ids)
+
+
+def test_a_rerun_tops_images_up_and_each_run_is_one_undo_step_per_class(tmp_path):
+    ws = build(tmp_path / "ws")
+    generate_with(ws, [(cls, class_params(cls).replace(per_image=2, seed=4)) for cls in ws.classes()])
+    again = generate_with(ws, [(cls, class_params(cls).replace(per_image=3, seed=4)) for cls in ws.classes()])
+    assert [r.written for r in again.values()] == [3, 2] and [r.complete for r in again.values()] == [0, 0]
+    nut = ws.get_class("hazelnut")
+    undone = ws.catalog.undo(nut.id, kinds=("anomaly_mask",))
+    assert undone.action.label.startswith("anomaly mask run") and len(undone.decisions) == 3
+    assert len(ws.catalog.masks(kind="anomaly", class_id=nut.id)) == 6

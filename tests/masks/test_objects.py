@@ -9,6 +9,7 @@ from dsaii_core import imageio
 from dsaii_core.demo import DEMO_DIR
 from dsaii_core.errors import DsaiiError
 from dsaii_core.masks import objects, select
+from dsaii_core.masks.object_job import generate_for_class
 from dsaii_core.masks.objects import ObjectMaskParams
 from dsaii_core.masks.sam import AutoParams, SamBackend, SamConfig
 from dsaii_core.masks.select import Prompt
@@ -25,14 +26,19 @@ def demo_class(ws: Workspace, name: str, count: int, size: int) -> list:
 
 
 @pytest.fixture
-def tiny_sam(tmp_path) -> SamBackend:
-    return SamBackend.load(SamConfig(tiny_sam_checkpoint(tmp_path / "sam.pth"), "tiny", "cpu"), tmp_path / "emb")
+def tiny_sam_config(tmp_path) -> SamConfig:
+    return SamConfig(tiny_sam_checkpoint(tmp_path / "sam.pth"), "tiny", "cpu")
+
+
+@pytest.fixture
+def tiny_sam(tiny_sam_config, tmp_path) -> SamBackend:
+    return SamBackend.load(tiny_sam_config, tmp_path / "emb")
 
 
 def test_generation_masks_every_kept_image_resumes_and_redo_is_undoable(tiny_ws):
     cls = tiny_ws.get_class("hazelnut")
     steps = []
-    report = objects.generate_for_class(tiny_ws, cls, progress=steps.append)
+    report = generate_for_class(tiny_ws, cls, progress=steps.append)
     items = objects.object_items(tiny_ws, cls)
     assert report.written == len(items) == 3 and report.method == "grabcut" and steps[-1] == 1.0
     first = [tiny_ws.object_mask(i) for i in items]
@@ -40,9 +46,9 @@ def test_generation_masks_every_kept_image_resumes_and_redo_is_undoable(tiny_ws)
     for item, mask in zip(items, first):
         reference = hazelnut_reference(tiny_ws.read_image(item))
         assert select.iou(tiny_ws.read_mask(mask) > 0, reference) >= 0.8
-    again = objects.generate_for_class(tiny_ws, cls)
+    again = generate_for_class(tiny_ws, cls)
     assert again.written == 0 and again.skipped == 3
-    redo = objects.generate_for_class(tiny_ws, cls, ObjectMaskParams(redo=True), user="ana")
+    redo = generate_for_class(tiny_ws, cls, ObjectMaskParams(redo=True), user="ana")
     assert redo.written == 3
     assert tiny_ws.catalog.undo(cls.id, "ben") is None  # the run is Ana's
     assert len(tiny_ws.catalog.undo(cls.id, "ana").decisions) == 3  # her whole run at once
@@ -65,10 +71,10 @@ def test_frame_filling_class_gets_whole_frame_masks_and_object_classes_do_not(tm
     ws = Workspace.create(tmp_path / "ws")
     screws = demo_class(ws, "ball_screw", 5, 400)
     transistors = demo_class(ws, "transistor", 3, 128)
-    report = objects.generate_for_class(ws, ws.get_class("ball_screw"))
+    report = generate_for_class(ws, ws.get_class("ball_screw"))
     assert report.fills_frame and report.written == 5
     assert all(ws.read_mask(ws.object_mask(i)).min() == 255 for i in screws)
-    report = objects.generate_for_class(ws, ws.get_class("transistor"))
+    report = generate_for_class(ws, ws.get_class("transistor"))
     assert not report.fills_frame
     for item in transistors:
         mask = ws.read_mask(ws.object_mask(item)) > 0
@@ -79,7 +85,7 @@ def test_frame_filling_class_gets_whole_frame_masks_and_object_classes_do_not(tm
 
 def test_texture_class_needs_no_object_mask(tiny_ws):
     cls = objects.mark_texture(tiny_ws, tiny_ws.get_class("hazelnut"))
-    report = objects.generate_for_class(tiny_ws, cls)
+    report = generate_for_class(tiny_ws, cls)
     assert report.written == 0 and "texture" in report.summary()
     tiny_ws.catalog.undo(cls.id)
     assert tiny_ws.get_class("hazelnut").kind == "object"
@@ -87,14 +93,14 @@ def test_texture_class_needs_no_object_mask(tiny_ws):
 
 def test_sam_method_needs_a_checkpoint(tiny_ws):
     with pytest.raises(DsaiiError, match="SAM checkpoint"):
-        objects.generate_for_class(tiny_ws, tiny_ws.get_class("hazelnut"), ObjectMaskParams(method="sam"))
+        generate_for_class(tiny_ws, tiny_ws.get_class("hazelnut"), ObjectMaskParams(method="sam"))
     with pytest.raises(DsaiiError, match="method must be"):
         ObjectMaskParams(method="magic")
 
 
-def test_generation_with_sam_uses_its_candidates(tiny_ws, tiny_sam):
+def test_generation_with_sam_uses_its_candidates(tiny_ws, tiny_sam_config):
     params = ObjectMaskParams(sam=AutoParams(points_per_side=2, pred_iou_thresh=0, stability_score_thresh=0))
-    report = objects.generate_for_class(tiny_ws, tiny_ws.get_class("hazelnut"), params, backend=tiny_sam)
+    report = generate_for_class(tiny_ws, tiny_ws.get_class("hazelnut"), params, sam=tiny_sam_config)
     assert report.method == "sam" and report.written == 3
     sources = {tiny_ws.object_mask(i).source for i in objects.object_items(tiny_ws, tiny_ws.get_class("hazelnut"))}
     assert all(s.startswith("sam:") for s in sources)

@@ -74,7 +74,7 @@ def test_an_interrupted_job_can_be_resumed_from_the_page(ws):
         conn.execute("UPDATE jobs SET state = 'running', pid = ? WHERE id = ?", (dead.pid, job.id))
     at = page(ws)
     assert get_job(ws.catalog, job.id).state == "interrupted"
-    at.button(key=f"resume_{job.id}").click().run()
+    at.button(key=f"inpaint_jobs_resume_{job.id}").click().run()
     wait_done(ws, job.id)
 
 
@@ -86,7 +86,7 @@ def test_cancel_asks_a_running_worker_to_stop(ws):
             conn.execute("UPDATE jobs SET state = 'running', pid = ?, heartbeat = ? WHERE id = ?",
                          (worker.pid, time.time(), job.id))
         at = page(ws)
-        at.button(key=f"cancel_{job.id}").click().run()
+        at.button(key=f"inpaint_jobs_cancel_{job.id}").click().run()
         assert get_job(ws.catalog, job.id).state == "cancelling"
     finally:
         worker.kill()

@@ -1,12 +1,19 @@
-"""The crawl panel of the Collect page: find images like a reference image on the web or in a folder."""
+"""The crawl panel of the Collect page: find images like a reference image on the web or in a folder.
+
+The crawl is a job (the one the `crawl` command runs): the search runs when the button is clicked, the
+downloads in a background worker shown in the job panel; the URLs not added are listed when it ends.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dsaii_core import imageio
-from dsaii_core.collect.crawl import CrawlReport, UrlOutcome, crawl
+from dsaii_core import imageio, jobs
+from dsaii_core.catalog import Job
+from dsaii_core.collect.crawl import JOB_KIND, CrawlReport, UrlOutcome, crawl_report, start_crawl_job
 from dsaii_core.collect.engines import DEFAULT_ENGINE, engine_names, engine_spec
+from dsaii_core.workspace import Workspace
+from app_pages import _jobs
 from app_pages._ui import current_class, current_workspace, is_admin, select_class, user_errors, user_path
 
 
@@ -15,7 +22,7 @@ def _outcome_rows(outcomes: list[UrlOutcome]) -> list[dict]:
 
 
 def _show_report(report: CrawlReport) -> None:
-    st.success(report.summary())
+    """The URLs the last finished crawl did not add, and why."""
     problems = report.errors + report.duplicates
     if problems:
         with st.expander(f"{len(problems)} URLs not added", expanded=bool(report.errors)):
@@ -53,24 +60,22 @@ def crawl_panel() -> None:
                 base_url = st.text_input("Engine base URL (optional)", key="crawl_base_url",
                                          help="Another address for the engine, e.g. a self-hosted API mirror.")
     if st.button("Crawl", type="primary", key="crawl_start", disabled=not class_name.strip()):
-        with user_errors(), st.status("Searching…", expanded=True) as status:
-            bar = st.progress(0.0)
-            live = st.empty()
-            problems: list[UrlOutcome] = []
-
-            def on_outcome(outcome: UrlOutcome) -> None:
-                if outcome.state in ("rejected", "failed"):
-                    problems.append(outcome)
-                    live.dataframe(_outcome_rows(problems[-10:]), hide_index=True, width="stretch")
-
+        with user_errors(), st.spinner("Searching…"):
             cls = ws.add_class(class_name)
             image = imageio.read_image(reference.getvalue(), name=reference.name) if reference else None
-            report = crawl(ws, cls, reference=image, query=query.strip() or None, engine=engine,
-                           max_images=int(count), allow_private=allow_private, base_url=base_url.strip() or None,
-                           folder=user_path(folder) if folder else None,
-                           progress=lambda f: bar.progress(min(max(f, 0.0), 1.0)))
-            status.update(label="Crawl finished", state="complete", expanded=False)
-            st.session_state["crawl_report"] = report
+            job = start_crawl_job(ws, cls, reference=image, query=query.strip() or None, engine=engine,
+                                  max_images=int(count), allow_private=allow_private,
+                                  base_url=base_url.strip() or None, folder=user_path(folder) if folder else None)
+            _jobs.start(ws, job, "URL")
             select_class(cls.name)  # the sidebar's picker is already drawn in this run
-    if "crawl_report" in st.session_state:
-        _show_report(st.session_state["crawl_report"])
+    _jobs.job_panel(ws, JOB_KIND, "crawl_jobs", lambda job: _describe(ws, job), item="URL",
+                    summary=lambda job: crawl_report(ws, job).summary())
+    finished = [j for j in jobs.list_jobs(ws.catalog, JOB_KIND, limit=5) if j.state in ("done", "failed")]
+    if finished:
+        _show_report(crawl_report(ws, finished[0]))
+
+
+def _describe(ws: Workspace, job: Job) -> str:
+    cls = ws.catalog.class_by_id(job.class_id)
+    query = f" '{job.params['query']}'" if job.params.get("query") else ""
+    return f"Job {job.id} · {cls.name} ← {job.params['engine']}{query}"

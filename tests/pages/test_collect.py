@@ -1,12 +1,16 @@
-"""AppTest of the Collect page's import: masks beside images are reported, the License field is recorded."""
+"""AppTest of the Collect page: import (masks beside images reported, the License recorded) and the crawl job."""
 
+import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dsaii_core import jobs
 from dsaii_core.workspace import Workspace
+from tests.fixtures.fake_web import FakeWeb
 from tests.fixtures.import_trees import magnetic_tile_copy
+from tests.fixtures.jobs_here import jobs_in_process  # noqa: F401 (a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,9 +41,9 @@ def test_folder_import_pairs_masks_beside_images_and_records_the_license(ws, tmp
     masks = next(e for e in at.expander if e.label.startswith("Masks beside images (4)"))
     assert "empty, normal" in masks.markdown[0].value and "defect marked, a real anomaly" in masks.markdown[0].value
     assert len(ws.catalog.items(role="normal")) == 2 and len(ws.catalog.items(role="anomaly")) == 2
-    names = {ws.catalog.provenance(i.id)["original_name"].rsplit("/", 1)[0] for i in ws.catalog.items()}
+    names = {ws.catalog.provenance(i.id).original_name.rsplit("/", 1)[0] for i in ws.catalog.items()}
     assert names == {"magnetic_tile/MT_Free/Imgs", "magnetic_tile/MT_Crack/Imgs"}
-    assert {ws.catalog.provenance(i.id)["license"] for i in ws.catalog.items()} == {"CC BY 4.0"}
+    assert {ws.catalog.provenance(i.id).license for i in ws.catalog.items()} == {"CC BY 4.0"}
 
 
 def test_a_lone_mask_is_listed_among_rejected_files(ws, tmp_path):
@@ -52,3 +56,27 @@ def test_a_lone_mask_is_listed_among_rejected_files(ws, tmp_path):
     rejected = next(e for e in at.expander if e.label == "1 files rejected")
     assert "an empty mask without its photo?" in rejected.markdown[0].value
     assert len(ws.catalog.items()) == 1
+
+
+def test_crawl_starts_a_job_and_lists_the_urls_it_did_not_add(ws, tmp_path, jobs_in_process):
+    web = FakeWeb().start()
+    try:
+        web.use_results(["/img/coffee.png", "/img/rocket.png", "/html-as.png", "/mirror/coffee-copy.png"])
+        at = page(ws)
+        at.text_input(key="crawl_class").input("cups")
+        at.text_input(key="crawl_query").input("cup")
+        at.checkbox(key="crawl_allow_private").check()
+        at.text_input(key="crawl_base_url").input(web.url("")).run()
+        at.button(key="crawl_start").click().run()
+        assert not at.exception
+        [job] = jobs.list_jobs(ws.catalog, "crawl")
+        assert jobs_in_process == [job.id] and job.state == "done" and job.total == 4
+        assert any("2 added as candidates" in c.value and "1 duplicates" in c.value for c in at.caption)
+        problems = next(e for e in at.expander if e.label == "2 URLs not added")
+        assert sorted(problems.dataframe[0].value["state"]) == ["duplicate", "rejected"]
+        items = ws.catalog.items(ws.get_class("cups").id)
+        assert [i.status for i in items] == ["candidate", "candidate"]
+        assert jobs.item_results(ws.catalog, job.id)[0][1] == json.dumps(
+            {"state": "added", "reason": None, "item_id": items[0].id})
+    finally:
+        web.stop()

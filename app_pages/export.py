@@ -1,12 +1,18 @@
-"""Export: write the dataset as the reference DSAII layout or MVTec AD folders, check it, and download it."""
+"""Export: write the dataset as the reference DSAII layout or MVTec AD folders, check it, and download it.
+
+The export is a job (the one the `export` command runs) in a background worker; the report, the validate
+result and the download are those of the last export that finished.
+"""
 
 
 import pandas as pd
 import streamlit as st
 
-from dsaii_core.export import LAYOUTS, default_out, download_name, export_workspace, zip_folder
+from dsaii_core import jobs
+from dsaii_core.export import LAYOUTS, default_out, download_name, zip_folder
+from dsaii_core.export_job import JOB_KIND, export_check, job_export_report, start_export_job
 from dsaii_core.stats import class_stats
-from dsaii_core.validate import validate
+from app_pages import _jobs
 from app_pages._ui import current_workspace, user_errors, user_path
 
 st.title("Export")
@@ -50,26 +56,31 @@ out = cols[2].text_input("Output folder", key="export_out",
                          help="Replaced if it holds an earlier export of this app; never a folder with other files.")
 st.session_state["export_out_shown"] = out
 
-if st.button("Export", type="primary", disabled=not chosen, key="export"):
-    st.session_state.pop("export_check", None)
-    with user_errors(), st.status("Exporting…") as status:
-        bar = st.progress(0.0)
-        report = export_workspace(ws, user_path(out), layout, seed=int(seed), test_ratio=test_ratio,
-                                  class_names=chosen, progress=bar.progress)
-        st.session_state["export_report"] = report
-        status.update(label="Checking the export…")
-        st.session_state["export_check"] = validate(report.out, report.layout, progress=bar.progress)
-        status.update(label="Export finished", state="complete")  # the summary follows below
+running = any(j.active for j in jobs.list_jobs(ws.catalog, JOB_KIND, limit=5))
+if st.button("Export", type="primary", disabled=not chosen or running, key="export",
+             help="An export is being written (below)" if running else None):
+    with user_errors():
+        _jobs.start(ws, start_export_job(ws, user_path(out), layout, seed=int(seed), test_ratio=test_ratio,
+                                         class_names=chosen), "class")
 if not chosen:
     st.caption("Choose at least one class to export.")
 
-report, check = st.session_state.get("export_report"), st.session_state.get("export_check")
-if report is not None:
+
+def _describe(job: jobs.Job) -> str:
+    return f"Job {job.id} · {job.params['layout']} export to {job.params['out']}"
+
+
+_jobs.job_panel(ws, JOB_KIND, "export_jobs", _describe, item="class",
+                summary=lambda job: job_export_report(ws, job).summary() if job.state == "done" else None)
+
+done = [j for j in jobs.list_jobs(ws.catalog, JOB_KIND, limit=5) if j.state == "done"]
+if done:
+    report, check = job_export_report(ws, done[0]), export_check(ws, done[0])
     st.success(report.summary())
     for warning in report.warnings:
         st.warning(warning)
     st.dataframe(pd.DataFrame(report.counts).T, width="stretch")
-    if check is not None and check.root == report.out:
+    if check is not None:
         if check.clean:
             st.success(f"validate: no problem found in {check.counts['normal'] + check.counts['anomaly']} images "
                        f"and {check.counts['mask']} masks.")

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from dsaii_core.catalog import ACTION_KINDS, os_user
 from dsaii_core.errors import DsaiiError, failure_message
+from dsaii_core.executor_cli import EXECUTOR, NUM_GPUS, RAY_ADDRESS, WORKERS, executor_for
 from dsaii_core.workspace import MARKER, Workspace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -95,15 +96,28 @@ def export(ws: Path = typer.Argument(..., help="Workspace folder."),
            out: Path = typer.Argument(..., help="Folder to write (replaced if it is an earlier export)."),
            layout: str = typer.Option("dsaii", "--layout", help="dsaii or mvtec."),
            seed: int = typer.Option(0, "--seed", help="Seed of the train / test split (mvtec)."),
-           test_ratio: float = typer.Option(0.2, "--test-ratio", help="Share of normals in test/good (mvtec).")):
-    """Export kept normals and accepted anomalies in the DSAII or MVTec AD layout."""
-    from dsaii_core.export import export_workspace
+           test_ratio: float = typer.Option(0.2, "--test-ratio", help="Share of normals in test/good (mvtec)."),
+           executor: Optional[str] = EXECUTOR, ray_address: Optional[str] = RAY_ADDRESS,
+           num_gpus: Optional[float] = NUM_GPUS, workers: Optional[int] = WORKERS):
+    """Export kept normals and accepted anomalies in the DSAII or MVTec AD layout, then validate the export.
+
+    The export is a job (the one the Export page starts), run here, one class per item."""
+    from dsaii_core import jobs
+    from dsaii_core.export_job import export_check, job_export_report, start_export_job
     workspace = Workspace.open(ws)
-    with progress_bar("export") as bar:
-        report = export_workspace(workspace, out, layout, seed=seed, test_ratio=test_ratio, progress=bar)
+    job = start_export_job(workspace, out, layout, seed=seed, test_ratio=test_ratio)
+    with executor_for(workspace.catalog, executor, ray_address, num_gpus, workers) as runner, \
+            progress_bar("export") as bar:
+        job = jobs.run_job(workspace, job.id, executor=runner, progress=bar)
+    if job.state != "done":
+        raise DsaiiError(f"export job {job.id} {job.state}: {job.error}")
+    report = job_export_report(workspace, job)
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(report.summary())
+    check = export_check(workspace, job)
+    if check is not None:
+        typer.echo(f"validate: {check.summary()}" + ("" if check.clean else " (`validate` lists them)"), err=True)
 
 
 @app.command()

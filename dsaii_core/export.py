@@ -12,6 +12,7 @@ if anything fails.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -53,6 +54,25 @@ class ExportReport:
                 f"{total['anomaly']} anomaly images, {len(self.files)} files in {self.out}")
 
 
+@dataclass(frozen=True)
+class ClassExport:
+    """What the export of one class wrote: its counts, files (relative path -> sha256), parents, warnings."""
+    name: str
+    folder: str
+    kind: str
+    counts: dict[str, int]
+    files: dict[str, str]
+    parents: dict[str, str]    # exported anomaly path -> exported parent normal path
+    warnings: list[str]
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClassExport":
+        return cls(**data)
+
+
 def exported_items(ws: Workspace, cls: ImageClass, warnings: list[str] | None = None) -> tuple[list[Item], list[Item]]:
     """Kept normals and accepted anomalies that have a mask, in catalog order.
 
@@ -73,8 +93,7 @@ def exported_items(ws: Workspace, cls: ImageClass, warnings: list[str] | None = 
 
 def split_normals(normals: list[Item], class_name: str, seed: int, test_ratio: float) -> tuple[list[Item], list[Item]]:
     """A seeded train / test split of the normals, stable per class name."""
-    if not 0.0 <= test_ratio < 1.0:
-        raise DsaiiError(f"test ratio must be in [0, 1), not {test_ratio}")
+    _check_ratio(test_ratio)
     rng = np.random.default_rng([seed, zlib.crc32(class_name.encode("utf-8"))])
     order = rng.permutation(len(normals))
     n_test = int(round(len(normals) * test_ratio))
@@ -85,11 +104,18 @@ def split_normals(normals: list[Item], class_name: str, seed: int, test_ratio: f
     return [normals[i] for i in train], [normals[i] for i in test]
 
 
+def _check_ratio(test_ratio: float) -> None:
+    if not 0.0 <= test_ratio < 1.0:
+        raise DsaiiError(f"test ratio must be in [0, 1), not {test_ratio}")
+
+
 class _Writer:
     """Copies workspace files into the export folder and records their hashes."""
 
-    def __init__(self, ws: Workspace, root: Path, report: ExportReport):
-        self.ws, self.root, self.report = ws, root, report
+    def __init__(self, ws: Workspace, root: Path):
+        self.ws, self.root = ws, root
+        self.files: dict[str, str] = {}        # relative path -> sha256
+        self.warnings: list[str] = []
         self.paths: dict[int, str] = {}        # item id -> exported path, to name anomalies' parents
         self.parents: dict[str, str] = {}      # exported anomaly path -> exported parent normal path
 
@@ -107,18 +133,18 @@ class _Writer:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         digest = sha256_bytes(data)
-        self.report.files[relative_dst] = digest
+        self.files[relative_dst] = digest
         return digest
 
     def json(self, relative_dst: str, data: object) -> None:
         text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
         (self.root / relative_dst).parent.mkdir(parents=True, exist_ok=True)
         (self.root / relative_dst).write_text(text, encoding="utf-8")
-        self.report.files[relative_dst] = sha256_bytes(text.encode("utf-8"))
+        self.files[relative_dst] = sha256_bytes(text.encode("utf-8"))
 
 
 def _export_dsaii_class(ws: Workspace, cls: ImageClass, writer: _Writer) -> dict[str, int]:
-    normals, anomalies = exported_items(ws, cls, writer.report.warnings)
+    normals, anomalies = exported_items(ws, cls, writer.warnings)
     folder = cls.dirname
     urls = []
     for index, item in enumerate(normals):
@@ -126,10 +152,10 @@ def _export_dsaii_class(ws: Workspace, cls: ImageClass, writer: _Writer) -> dict
         digest = writer.item(item, path)
         source = ws.catalog.provenance(item.id)
         # The reference's keys (img_path, url) first in meaning; the rest is provenance from the catalog.
-        urls.append({"img_path": f"./{path}", "url": source.get("source_url"), "page_url": source.get("page_url"),
-                     "license": source.get("license"), "attribution": source.get("attribution"),
-                     "engine": source.get("engine"), "query": source.get("query"), "title": source.get("title"),
-                     "fetched_at": source.get("fetched_at"), "original_name": source.get("original_name"),
+        urls.append({"img_path": f"./{path}", "url": source.source_url, "page_url": source.page_url,
+                     "license": source.license, "attribution": source.attribution,
+                     "engine": source.engine, "query": source.query, "title": source.title,
+                     "fetched_at": source.fetched_at, "original_name": source.original_name,
                      "source_sha256": item.sha256, "sha256": digest})
     for index, item in enumerate(anomalies):
         writer.item(item, f"{folder}/anomaly/{index:03d}.png")
@@ -140,7 +166,7 @@ def _export_dsaii_class(ws: Workspace, cls: ImageClass, writer: _Writer) -> dict
 
 def _export_mvtec_class(ws: Workspace, cls: ImageClass, writer: _Writer, seed: int,
                         test_ratio: float) -> dict[str, int]:
-    normals, anomalies = exported_items(ws, cls, writer.report.warnings)
+    normals, anomalies = exported_items(ws, cls, writer.warnings)
     train, test = split_normals(normals, cls.name, seed, test_ratio)
     folder = cls.dirname
     for name, items in (("train/good", train), ("test/good", test)):
@@ -160,50 +186,88 @@ def _export_mvtec_class(ws: Workspace, cls: ImageClass, writer: _Writer, seed: i
     return {"normal": len(normals), "train": len(train), "test_good": len(test), "anomaly": len(anomalies)}
 
 
-def export_workspace(ws: Workspace, out: Path, layout: str = "dsaii", *, seed: int = 0, test_ratio: float = 0.2,
-                     class_names: list[str] | None = None,
-                     progress: Callable[[float], None] = lambda f: None) -> ExportReport:
-    """Write the workspace's dataset to `out` in one layout, with manifest.json; returns what was written.
+def plan_export(ws: Workspace, out: Path, layout: str, test_ratio: float,
+                class_names: list[str] | None = None) -> tuple[Path, list[ImageClass]]:
+    """The checked output folder and the classes to export, in export order; DsaiiError for what cannot be done.
 
-    `class_names` None or empty: every class. The export is built in a temp folder beside `out` and
-    swapped in at the end, so an interrupted export never leaves a half-written dataset. An existing
-    `out` is replaced only if it is empty or an earlier export of ours (see check_replaceable).
+    `class_names` None or empty: every class. An existing `out` must be empty or an earlier export of ours
+    (see check_replaceable).
     """
     if layout not in LAYOUTS:
         raise DsaiiError(f"layout must be one of {LAYOUTS}, not '{layout}'")
+    if layout == "mvtec":
+        _check_ratio(test_ratio)
     out = Path(out).resolve()
     if out == ws.root or out.is_relative_to(ws.root / "classes") or ws.root.is_relative_to(out):
         raise DsaiiError(f"{out}: choose an export folder outside the workspace's images")
     check_replaceable(out)
     classes = [ws.get_class(n) for n in class_names] if class_names else ws.catalog.classes()
+    return out, sorted(classes, key=lambda c: c.dirname)
+
+
+def export_class(ws: Workspace, cls: ImageClass, root: Path, layout: str, seed: int = 0,
+                 test_ratio: float = 0.2) -> ClassExport:
+    """Write one class's files under `root` (what an earlier try of it left there is replaced); what was written.
+
+    Only copies files: the catalog is read, never written."""
+    shutil.rmtree(Path(root) / cls.dirname, ignore_errors=True)
+    writer = _Writer(ws, Path(root))
+    if layout == "dsaii":
+        counts = _export_dsaii_class(ws, cls, writer)
+    else:
+        counts = _export_mvtec_class(ws, cls, writer, seed, test_ratio)
+    if counts["normal"] == 0:
+        writer.warnings.append(f"{cls.name}: no kept normal images")
+    return ClassExport(cls.name, cls.dirname, cls.kind, counts, writer.files, writer.parents, writer.warnings)
+
+
+def finish_export(scratch: Path, out: Path, layout: str, parts: list[ClassExport], *, seed: int = 0,
+                  test_ratio: float = 0.2) -> ExportReport:
+    """Write the manifest and marker into `scratch`, which holds every class of `parts`, and swap it in at `out`."""
+    report = export_report(out, layout, parts)
+    manifest = {
+        "tool": TOOL, "version": __version__, "layout": layout,
+        "settings": {"seed": seed, "test_ratio": test_ratio} if layout == "mvtec" else {},
+        "classes": {p.name: {"folder": p.folder, "kind": p.kind, **p.counts} for p in parts},
+        "files": dict(sorted(report.files.items())),
+        # Which normal each synthetic anomaly was made from, so validate compares it with its parent.
+        "parents": dict(sorted((a, n) for p in parts for a, n in p.parents.items())),
+        "marker": MARKER,
+    }
+    _write_json(scratch / MANIFEST, manifest)
+    _write_json(scratch / MARKER, {"tool": TOOL, "version": __version__, "layout": layout})
+    _swap_in(scratch, out)
+    return report
+
+
+def export_report(out: Path, layout: str, parts: list[ClassExport]) -> ExportReport:
+    """What an export of `parts` to `out` writes (its manifest and marker aside)."""
+    return ExportReport(Path(out), layout, {p.name: p.counts for p in parts},
+                        {path: digest for p in parts for path, digest in p.files.items()},
+                        [w for p in parts for w in p.warnings])
+
+
+def export_workspace(ws: Workspace, out: Path, layout: str = "dsaii", *, seed: int = 0, test_ratio: float = 0.2,
+                     class_names: list[str] | None = None,
+                     progress: Callable[[float], None] = lambda f: None) -> ExportReport:
+    """Write the workspace's dataset to `out` in one layout, with manifest.json, here and now, without a job
+    (for code that runs inside a job, such as a benchmark's dataset); pages and commands start an export job
+    (dsaii_core.export_job), which writes the same bytes with the same functions.
+
+    The export is built in a temp folder beside `out` and swapped in at the end, so an interrupted export never
+    leaves a half-written dataset.
+    """
+    out, classes = plan_export(ws, out, layout, test_ratio, class_names)
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    report = ExportReport(out=out, layout=layout)
     try:
-        writer = _Writer(ws, scratch, report)
-        for index, cls in enumerate(sorted(classes, key=lambda c: c.dirname)):
-            if layout == "dsaii":
-                report.counts[cls.name] = _export_dsaii_class(ws, cls, writer)
-            else:
-                report.counts[cls.name] = _export_mvtec_class(ws, cls, writer, seed, test_ratio)
-            if report.counts[cls.name]["normal"] == 0:
-                report.warnings.append(f"{cls.name}: no kept normal images")
-            progress((index + 1) / len(classes))
-        manifest = {
-            "tool": TOOL, "version": __version__, "layout": layout,
-            "settings": {"seed": seed, "test_ratio": test_ratio} if layout == "mvtec" else {},
-            "classes": {c.name: {"folder": c.dirname, "kind": c.kind, **report.counts[c.name]} for c in classes},
-            "files": dict(sorted(report.files.items())),
-            # Which normal each synthetic anomaly was made from, so validate compares it with its parent.
-            "parents": dict(sorted(writer.parents.items())),
-            "marker": MARKER,
-        }
-        _write_json(scratch / MANIFEST, manifest)
-        _write_json(scratch / MARKER, {"tool": TOOL, "version": __version__, "layout": layout})
-        _swap_in(scratch, out)
+        parts = []
+        for cls in classes:
+            parts.append(export_class(ws, cls, scratch, layout, seed, test_ratio))
+            progress(len(parts) / len(classes))
+        return finish_export(scratch, out, layout, parts, seed=seed, test_ratio=test_ratio)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return report
 
 
 def _write_json(path: Path, data: object) -> None:

@@ -347,9 +347,14 @@ def _crawl_task(ws: Workspace, job: Job) -> Task:
     return CrawlTask(ws, job)
 
 
+def _export_task(ws: Workspace, job: Job) -> Task:
+    from dsaii_core.export_job import ExportTask
+    return ExportTask(ws, job)
+
+
 TASKS: dict[str, Callable[[Workspace, Job], Task]] = {
     "inpaint": _inpaint_task, "bench": _bench_task, "object_masks": _object_masks_task,
-    "anomaly_masks": _anomaly_masks_task, "crawl": _crawl_task}
+    "anomaly_masks": _anomaly_masks_task, "crawl": _crawl_task, "export": _export_task}
 
 
 def load_task(ws: Workspace, job: Job) -> Task:

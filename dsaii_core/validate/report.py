@@ -44,3 +44,9 @@ class ValidationReport:
         return {"root": str(self.root), "layout": self.layout, "clean": self.clean, "counts": self.counts,
                 "settings": self.settings,
                 "problems": [asdict(p) for p in self.problems]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ValidationReport":
+        """The report `as_dict` gave (`clean` follows from the problems)."""
+        return cls(Path(data["root"]), data["layout"], [Problem(**p) for p in data["problems"]],
+                   dict(data["counts"]), dict(data["settings"]))

@@ -1,14 +1,27 @@
-"""AppTest of the Export page: a folder per layout, the classes to export, the validate report, a lazy zip."""
+"""AppTest of the Export page: a folder per layout, the classes to export, the export job, the validate report,
+a lazy zip."""
 
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from dsaii_core import export as export_module
+from dsaii_core import jobs
+from dsaii_core.cli import main
+from tests.fixtures.jobs_here import jobs_in_process  # noqa: F401 (a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def run_jobs_here(jobs_in_process):
+    """The Export button's job runs within the click's script run (one test below starts a real worker)."""
+    return jobs_in_process
 
 
 def page(ws) -> AppTest:
@@ -107,3 +120,38 @@ def test_a_foreign_folder_is_refused_on_one_line(demo_ws, tmp_path):
     assert not at.exception
     assert "not an earlier export" in at.error[0].value and "\n" not in at.error[0].value
     assert (tmp_path / "web/manifest.json").read_text() == "{}"
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_the_page_and_the_command_write_the_same_bytes(demo_ws, tmp_path, jobs_in_process):
+    at = page(demo_ws)
+    at.radio(key="export_layout").set_value("mvtec").run()
+    at.text_input(key="export_out").set_value(str(tmp_path / "from-page")).run()
+    at.button(key="export").click().run()
+    [job] = jobs.list_jobs(demo_ws.catalog, "export")
+    assert jobs_in_process == [job.id] and job.state == "done" and job.total == 4
+    assert any(f"Job {job.id}" in str(p.proto) and "done" in str(p.proto) for p in at.get("progress"))
+    try:
+        main(["export", str(demo_ws.root), str(tmp_path / "from-cli"), "--layout", "mvtec", "--workers", "1"])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    assert tree(tmp_path / "from-page") == tree(tmp_path / "from-cli")
+
+
+def test_the_export_runs_in_a_background_worker(demo_ws, tmp_path, monkeypatch):
+    monkeypatch.undo()  # a real worker process
+    at = page(demo_ws)
+    at.button(key="export").click().run()
+    [job] = jobs.list_jobs(demo_ws.catalog, "export")
+    assert job.pid is not None and job.pid != os.getpid()
+    deadline = time.time() + 120
+    while jobs.get_job(demo_ws.catalog, job.id).state not in ("done", "failed") and time.time() < deadline:
+        time.sleep(0.2)
+    assert jobs.get_job(demo_ws.catalog, job.id).state == "done"
+    at.run()
+    assert at.success[0].value.startswith("dsaii export: 4 classes")
+    assert at.success[1].value.startswith("validate: no problem found in 94 images and 34 masks")
+    assert (tmp_path / "demo-ws-export-dsaii/manifest.json").is_file()

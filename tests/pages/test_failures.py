@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import app_pages._ui as ui
-from dsaii_core import export as export_module
+from dsaii_core import export_job
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,10 +49,10 @@ def test_a_locked_catalog_shows_a_line_not_a_traceback(tiny_ws, monkeypatch):
                                           "try again in a moment."]
 
 
-def test_a_full_disk_during_an_export_shows_a_line(demo_ws, tmp_path, monkeypatch):
+def test_a_full_disk_when_an_export_starts_shows_a_line(demo_ws, tmp_path, monkeypatch):
     def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out/manifest.json"))
-    monkeypatch.setattr(export_module, "export_workspace", full)
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out"))
+    monkeypatch.setattr(export_job, "start_export_job", full)
     at = app(demo_ws.root, "app_pages/export.py")
     at.text_input(key="export_out").set_value(str(tmp_path / "out"))
     at.button(key="export").click().run()

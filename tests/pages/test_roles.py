@@ -10,6 +10,7 @@ from dsaii_core.credentials import FILE_NAME
 from dsaii_core.inpaint.webui_backend import DEFAULT_URL, auth_for
 from dsaii_core.workspace import Workspace
 from tests.collect.candidates import add_candidates
+from tests.fixtures.jobs_here import jobs_in_process  # noqa: F401 (a fixture: the export job runs in process)
 from tests.fixtures.masked_ws import build_masked_ws
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,7 +124,7 @@ def test_a_member_cannot_open_a_workspace_outside_the_data_root(ws, tmp_path, fo
     assert not (tmp_path / "other-root" / "dsaii.sqlite").exists()
 
 
-def test_folders_typed_on_the_pages_must_lie_under_the_data_root(ws, tmp_path):
+def test_folders_typed_on_the_pages_must_lie_under_the_data_root(ws, tmp_path, jobs_in_process):
     at = app(ws, MEMBER, "app_pages/export.py")
     at.text_input(key="export_out").set_value(str(tmp_path / "elsewhere"))
     at.button(key="export").click().run()

@@ -1,6 +1,6 @@
 """Object masks: seconds per image (automatic) and per click (prompted), and selection quality.
 
-    .venv/bin/python benchmarks/bench_object_masks.py [--images N] [--points-per-side N]
+    .venv/bin/python benchmarks/bench_object_masks.py [--images N] [--points-per-side N] [--compare N]
 
 Timings on the demo images (data/demo) of the weight-free path (saliency + GrabCut candidates and
 selection) and of a tiny random SAM (256 px, ~0.1 M parameters) built in code — the real ViT-B is
@@ -8,6 +8,12 @@ not available here (no weights can be downloaded, no GPU in this task). Baseline
 a click with the image embedding cached vs. the first click (embedding computed), and for
 selection the reference rule (largest bbox, inverted) vs. object-likeness, as IoU against the
 hand-checked hazelnut reference masks (tests/fixtures/object_reference.py).
+
+Working resolution: the weight-free candidates as made before (WORK_SIDE px, 5 GrabCut rounds, no
+refinement) and now (CANDIDATE_SIDE px, CANDIDATE_ITERATIONS rounds, outlines refined at full size), on
+real photos at the pipeline benchmark's 512² (MVTec AD hazelnut and transistor from ../shared/data when
+present, else data/demo; BSData ball screws from data/demo): seconds per image, IoU of the chosen mask
+and of each candidate with the one made before, and IoU with the hazelnut reference masks.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -101,6 +108,54 @@ def tiny_sam(images: list[np.ndarray], points_per_side: int) -> None:
         print(f"refine a mask (mask_input+click) {statistics.median(refine):.4f} s")
 
 
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mvtec_ind_knn_ad"
+SIDE = 512
+
+
+def real_photos(count: int) -> dict[str, list[np.ndarray]]:
+    """Up to `count` real photos per object class, scaled to SIDE² as in benchmarks/bench_pipeline.py."""
+    folders = {name: SHARED / f"{name}_reduced" / "train" / "good" for name in ("hazelnut", "transistor")}
+    folders = {name: folder if folder.is_dir() else DEMO_DIR / name / "train" / "good"
+               for name, folder in folders.items()}
+    folders["ball_screw"] = DEMO_DIR / "ball_screw" / "train" / "good"
+    paths = {name: sorted(p for p in folder.iterdir() if imageio.is_image_name(p.name))[:count]
+             for name, folder in folders.items()}
+    return {name: [cv2.resize(imageio.read_image(p), (SIDE, SIDE), interpolation=cv2.INTER_AREA) for p in found]
+            for name, found in paths.items()}
+
+
+def working_resolution(photos: dict[str, list[np.ndarray]]) -> None:
+    before = {"work_side": grabcut.WORK_SIDE, "iterations": 5, "refine": False}
+    now = {"work_side": grabcut.CANDIDATE_SIDE, "iterations": grabcut.CANDIDATE_ITERATIONS, "refine": True}
+    print(f"\n## Candidates at a working resolution, {SIDE}² photos: before {before}, now {now}")
+    print(f"{'class':<11} {'images':>6} {'s/img before':>12} {'now':>6} {'chosen IoU mean':>15} {'min':>5} "
+          f"{'same pick':>9} {'candidate IoU':>13} {'ref IoU before':>14} {'now':>5}")
+    for name, images in photos.items():
+        spent = {"before": [], "now": []}
+        chosen_iou, candidate_iou, same, reference = [], [], 0, {"before": [], "now": []}
+        for image in images:
+            picks = {}
+            for label, settings in (("before", before), ("now", now)):
+                start = time.process_time()  # CPU time: others share this machine's cores
+                candidates = [*grabcut.candidates(image, **settings), select.frame(image.shape[:2])]
+                picks[label] = (candidates, select.choose(candidates, image=image))
+                spent[label].append(time.process_time() - start)
+                if name == "hazelnut":
+                    reference[label].append(select.iou(picks[label][1].candidate.mask, hazelnut_reference(image)))
+            (old, old_choice), (new, new_choice) = picks["before"], picks["now"]
+            chosen_iou.append(select.iou(old_choice.candidate.mask, new_choice.candidate.mask))
+            same += (old_choice.candidate.source, old_choice.candidate.inverted) == \
+                (new_choice.candidate.source, new_choice.candidate.inverted)
+            candidate_iou += [select.iou(a.mask, b.mask) for a, b in zip(old, new) if a.source == b.source]
+        ref = (f"{np.mean(reference['before']):>14.3f} {np.mean(reference['now']):>5.3f}"
+               if reference["now"] else f"{'-':>14} {'-':>5}")
+        print(f"{name:<11} {len(images):>6} {np.mean(spent['before']):>12.3f} {np.mean(spent['now']):>6.3f} "
+              f"{np.mean(chosen_iou):>15.3f} {np.min(chosen_iou):>5.2f} {f'{same}/{len(images)}':>9} "
+              f"{np.mean(candidate_iou):>13.3f} {ref}")
+    print("(s/img: CPU seconds for the candidates and the choice; chosen / candidate IoU: now against before; "
+          "ref IoU: chosen mask against the hazelnut reference, mean)")
+
+
 def grabcut_click(images: list[np.ndarray]) -> None:
     print("\n## One click without weights (GrabCut refining the current mask)")
     seconds = []
@@ -114,11 +169,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=6, help="Images per demo class.")
     parser.add_argument("--points-per-side", type=int, default=8, help="Tiny SAM automatic grid.")
+    parser.add_argument("--compare", type=int, default=16, help="Real photos per class for the working resolution.")
+    parser.add_argument("--only-resolution", action="store_true", help="Only the working-resolution comparison.")
     args = parser.parse_args()
+    if args.only_resolution:
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+        working_resolution(real_photos(args.compare))
+        return
     images = {name: demo_images(name, args.images) for name in ("hazelnut", "transistor", "ball_screw")}
     print("# Object masks benchmark (CPU; no real SAM weights or GPU here, so no ViT-B timing)")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start (wall-clock timings)")
     weight_free(images)
+    working_resolution(real_photos(args.compare))
     selection_quality(demo_images("hazelnut", 16))
     grabcut_click(images["hazelnut"][:3])
     tiny_sam(images["hazelnut"][:3], args.points_per_side)

@@ -3,8 +3,9 @@
 Inspection photos put the object in the middle of a fairly uniform background, so "colour far
 from the colours seen along the border" (Otsu-thresholded) finds most objects, and GrabCut,
 initialised from the centre, a box, a mask or clicks, sharpens the outline. All work is done on a
-copy at most WORK_SIDE px long and the result is scaled back, so a mask takes well under a second;
-`refine_edges` puts a scaled-back outline onto the full-resolution colour edges.
+copy at most WORK_SIDE px long (CANDIDATE_SIDE for the automatic candidates of every image) and the
+result is scaled back, so a mask takes well under a second; `refine_edges` puts a scaled-back outline
+onto the full-resolution colour edges.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from scipy import ndimage
 
 from dsaii_core.masks.select import Candidate
 
-WORK_SIDE = 320
+WORK_SIDE = 320  # GrabCut on a box, a mask or clicks (the editor)
+CANDIDATE_SIDE = 160  # the automatic candidates of every image: enough for the shape, refined at full size
+CANDIDATE_ITERATIONS = 3
 CENTRE_MARGIN = 0.1
 BORDER_COLOURS = 4
 REACH = 0.3  # how far (share of the long side) GrabCut may grow a mask it starts from
@@ -164,23 +167,26 @@ def _refine_window(image: np.ndarray, mask: np.ndarray, reach: int) -> np.ndarra
     return np.where(band, vote, mask)
 
 
-def border_saliency(image: np.ndarray) -> np.ndarray:
-    """Per pixel (working size), the Lab distance to the nearest of the colours seen along the border."""
-    work, _ = _work_copy(image)
+def border_saliency(image: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
+    """Per pixel (at most `work_side` px long), the Lab distance to the nearest of the colours seen along the border."""
+    work, _ = _work_copy(image, work_side)
     lab = cv2.cvtColor(cv2.GaussianBlur(work, (5, 5), 0), cv2.COLOR_RGB2LAB).astype(np.float32)
     strip = max(2, round(0.02 * max(lab.shape[:2])))
     border = np.concatenate([lab[:strip].reshape(-1, 3), lab[-strip:].reshape(-1, 3),
                              lab[:, :strip].reshape(-1, 3), lab[:, -strip:].reshape(-1, 3)])
     colours = min(BORDER_COLOURS, len(np.unique(border.round(), axis=0)))
-    from sklearn.cluster import KMeans  # seconds to import: only when masks are made, not when a page opens
-    centres = KMeans(n_clusters=colours, n_init=2, random_state=0).fit(border).cluster_centers_
+    # OpenCV's k-means: no second of scikit-learn import per worker, no thread pool fighting the other
+    # workers for the cores (~0.1 s a call on a busy 2-core machine); seeded, so the same on every run.
+    cv2.setRNGSeed(0)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4)
+    _, _, centres = cv2.kmeans(np.ascontiguousarray(border), colours, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
     distance = np.linalg.norm(lab[:, :, None, :] - centres[None, None], axis=3).min(axis=2)
     return distance
 
 
-def saliency_mask(image: np.ndarray) -> np.ndarray:
+def saliency_mask(image: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
     """Object mask (H×W bool) from the Otsu threshold of the border-colour saliency, cleaned."""
-    distance = border_saliency(image)
+    distance = border_saliency(image, work_side)
     top = float(distance.max())
     if top <= 0:
         return np.zeros(image.shape[:2], bool)
@@ -192,11 +198,22 @@ def saliency_mask(image: np.ndarray) -> np.ndarray:
     return _full_size(clean(binary > 0), image.shape[:2])
 
 
-def candidates(image: np.ndarray) -> list[Candidate]:
-    """Weight-free object-mask candidates: saliency threshold, GrabCut from it, GrabCut from the centre box."""
-    salient = saliency_mask(image)
+def candidates(image: np.ndarray, work_side: int = CANDIDATE_SIDE, iterations: int = CANDIDATE_ITERATIONS,
+               refine: bool = True) -> list[Candidate]:
+    """Weight-free object-mask candidates: saliency threshold, GrabCut from it, GrabCut from the centre box.
+
+    Worked at most `work_side` px long with `iterations` GrabCut rounds; with `refine` the GrabCut outlines
+    are then moved onto the full-resolution colour edges (refine_edges). The defaults (CANDIDATE_SIDE,
+    CANDIDATE_ITERATIONS) are ~8× cheaper than WORK_SIDE with 5 rounds at the same IoU with reference masks
+    (benchmarks/bench_object_masks.py measures both).
+    """
+    salient = saliency_mask(image, work_side)
     found = [Candidate(mask=salient, source="saliency")]
+    scale = min(1.0, work_side / max(image.shape[:2]))
+    polish = (lambda mask: refine_edges(image, mask, scale)) if refine and scale < 1 else (lambda mask: mask)
     if salient.any() and not salient.all():
-        found.append(Candidate(mask=grabcut(image, init_mask=salient), source="grabcut-saliency"))
-    found.append(Candidate(mask=grabcut(image), source="grabcut-centre"))
+        mask = grabcut(image, init_mask=salient, iterations=iterations, work_side=work_side)
+        found.append(Candidate(mask=polish(mask), source="grabcut-saliency"))
+    found.append(Candidate(mask=polish(grabcut(image, iterations=iterations, work_side=work_side)),
+                           source="grabcut-centre"))
     return found

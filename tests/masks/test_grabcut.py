@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
 from dsaii_core import imageio
 from dsaii_core.demo import DEMO_DIR
-from dsaii_core.masks import grabcut
+from dsaii_core.masks import grabcut, select
 from dsaii_core.masks.select import iou
 from tests.fixtures.object_reference import hazelnut
 
@@ -80,3 +81,42 @@ def test_clean_keeps_the_largest_piece_and_fills_holes():
     mask[40:43, 40:43] = True  # a speck
     cleaned = grabcut.clean(mask)
     assert cleaned[17, 17] and not cleaned[41, 41]
+
+
+def _chosen(image: np.ndarray, **settings) -> np.ndarray:
+    candidates = [*grabcut.candidates(image, **settings), select.frame(image.shape[:2])]
+    return select.choose(candidates, image=image).candidate.mask
+
+
+def test_candidates_at_the_working_resolution_keep_the_quality_of_the_full_quality_ones():
+    # The pipeline's 512² photos: the cheap defaults pick a mask as good as the one 320 px / 5 rounds picked.
+    for index in (0, 5, 9, 14):
+        image, reference = hazelnut(index)
+        image = cv2.resize(image, (512, 512), interpolation=cv2.INTER_LINEAR)
+        reference = cv2.resize(reference.astype(np.uint8), (512, 512), interpolation=cv2.INTER_NEAREST) > 0
+        now = _chosen(image)
+        before = _chosen(image, work_side=grabcut.WORK_SIDE, iterations=5, refine=False)
+        assert iou(now, reference) >= 0.9
+        assert iou(now, reference) >= iou(before, reference) - 0.02
+        assert iou(now, before) >= 0.9
+
+
+def test_refined_candidates_are_full_size_and_follow_the_edges():
+    image, reference = hazelnut(6)
+    rough = grabcut.candidates(image, work_side=64, refine=False)
+    refined = grabcut.candidates(image, work_side=64, refine=True)
+    assert [c.source for c in rough] == [c.source for c in refined]
+    for a, b in zip(rough, refined):
+        assert b.mask.shape == image.shape[:2] and b.mask.dtype == bool
+    pairs = [(a, b) for a, b in zip(rough, refined) if a.source == "grabcut-saliency"]
+    assert pairs and iou(pairs[0][1].mask, reference) >= iou(pairs[0][0].mask, reference)
+
+
+def test_candidates_depend_on_the_image_only():
+    image, _ = hazelnut(4)
+    first = grabcut.candidates(image)
+    grabcut.grabcut(hazelnut(8)[0])  # advances OpenCV's RNG, which k-means and GrabCut seed from
+    cv2.randu(np.zeros((4, 4), np.float32), 0, 1)
+    again = grabcut.candidates(image)
+    assert [c.source for c in first] == [c.source for c in again]
+    assert all(np.array_equal(a.mask, b.mask) for a, b in zip(first, again))

@@ -126,12 +126,18 @@ def mask_grid(params: AugmentParams) -> None:
 
 
 def report_of(job: jobs.Job) -> anomaly.GenerationReport | None:
-    """What a finished job of this page's class did (None while it runs)."""
-    return job_reports(ws, job)[cls.id] if job.state in ("done", "failed") else None
+    """What a finished job did for this page's class (None while it runs, or when it was not among its classes)."""
+    return job_reports(ws, job).get(cls.id) if job.state in ("done", "failed") else None
+
+
+def job_summary(job: jobs.Job) -> str | None:
+    report = report_of(job)
+    return report.summary() if report is not None else None
 
 
 def generate_view() -> None:
     saved = anomaly.class_params(cls)
+    params = saved
     with user_errors():
         params = parameter_form(saved)
         g1, g2, g3 = st.columns([2, 1, 1])
@@ -142,14 +148,15 @@ def generate_view() -> None:
             job = start_anomaly_mask_job(ws, [(cls, params)], reviewer())
             _jobs.start(ws, job, "image")
             st.session_state["am_job"] = (str(ws.root), cls.id, job.id)
-        g2.button("Undo", icon=":material/undo:", on_click=undo_mine, args=(ws, cls, ("anomaly_mask",)), width="stretch", key="am_undo")
+        g2.button("Undo", icon=":material/undo:", on_click=undo_mine, args=(ws, cls, ("anomaly_mask",)),
+                  width="stretch", key="am_undo")
         with g3.popover("Delete all", icon=":material/delete_sweep:", width="stretch"):
             st.caption("Deletes every anomaly mask of this class (one undo step).")
             if st.button("Delete them", key="am_delete_all"):
                 tell(f"Deleted {anomaly.delete_anomaly_masks(ws, cls, reviewer())} masks")
                 st.rerun()
     _jobs.job_panel(ws, JOB_KIND, "am_jobs", _jobs.started_by, class_id=cls.id, item="image",
-                    summary=lambda job: report_of(job).summary())
+                    summary=job_summary)
     mine = st.session_state.get("am_job")  # the notes of the user's last run of this class
     report = report_of(jobs.get_job(ws.catalog, mine[2])) if mine and mine[:2] == (str(ws.root), cls.id) else None
     if report is not None:
@@ -158,6 +165,7 @@ def generate_view() -> None:
         if report.misses:
             with st.expander(f"{len(report.misses)} images without a mask in the area range"):
                 st.text("\n".join(report.misses))
+    with user_errors():
         mask_grid(params)
 
 
@@ -234,7 +242,7 @@ def bank_view() -> None:
     columns = st.columns(6)
     for index, (row, caption) in enumerate(zip(shown, captions)):
         with columns[index % 6]:
-            st.image(str(ws.path(row["file"])), caption=caption, width="stretch")
+            st.image(str(ws.path(row.file)), caption=caption, width="stretch")
     if len(rows) > len(shown):
         st.caption(f"… and {len(rows) - len(shown)} more")
 

@@ -106,6 +106,12 @@ def undo() -> None:
     undo_mine(ws, cls, ("object_mask",))
 
 
+def job_summary(job: jobs.Job) -> str | None:
+    """What a finished job did for this class (None when the class was not among its classes)."""
+    report = job_reports(ws, job).get(cls.id)
+    return report.summary() if report is not None else None
+
+
 def generate_panel(backend) -> None:
     c1, c2, c3 = st.columns([1, 1, 1])
     methods = ("auto", "sam", "grabcut")
@@ -141,7 +147,7 @@ def generate_panel(backend) -> None:
         objects.mark_texture(ws, cls, user)
         st.rerun()
     _jobs.job_panel(ws, JOB_KIND, "om_jobs", _jobs.started_by, class_id=cls.id, item="image",
-                    summary=lambda job: job_reports(ws, job)[cls.id].summary())
+                    summary=job_summary)
 
 
 def grid(opacity: float) -> None:

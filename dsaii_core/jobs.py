@@ -234,7 +234,7 @@ def get_job(catalog: Catalog, job_id: int) -> Job:
 
 
 def list_jobs(catalog: Catalog, kind: str | None = None, class_id: int | None = None, limit: int = 20) -> list[Job]:
-    """Recent jobs, newest first."""
+    """Recent jobs, newest first; with `class_id`, that class's and those over several classes."""
     return catalog.jobs(kind, class_id, limit)
 
 

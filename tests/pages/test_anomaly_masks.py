@@ -167,3 +167,14 @@ def test_bank_view_lists_and_imports_masks(tmp_path):
     at.text_input(key="am_bank_folder").set_value(str(tmp_path / "missing"))
     at.button(key="am_bank_add").click().run()
     assert "no such file or folder" in at.error[0].value
+
+
+def test_masks_made_by_the_command_show_in_the_grid_with_their_job(tmp_path):
+    from dsaii_core.masks.anomaly_job import generate_with
+    ws = workspace(tmp_path / "ws")
+    generate_with(ws, [(cls, anomaly.class_params(cls)) for cls in ws.classes()], user="ana")
+    at = page(ws)
+    assert not at.exception
+    assert len([m for m in at.markdown if " % · bank" in m.value]) == 3
+    assert any("3 anomaly masks written" in c.value for c in at.caption)
+    assert any("started by ana" in str(p.proto) and "done" in str(p.proto) for p in at.get("progress"))

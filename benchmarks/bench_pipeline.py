@@ -32,8 +32,8 @@ from dsaii_core.inpaint.generate import start_inpaint_job  # noqa: E402
 from dsaii_core.jobs import LocalExecutor, run_job  # noqa: E402
 from dsaii_core.masks.anomaly import class_params  # noqa: E402
 from dsaii_core.masks.anomaly_job import generate_with  # noqa: E402
-from dsaii_core.masks.object_job import make_candidates  # noqa: E402
-from dsaii_core.masks.objects import ObjectMaskParams, generate_for_class  # noqa: E402
+from dsaii_core.masks import object_job  # noqa: E402
+from dsaii_core.masks.objects import ObjectMaskParams  # noqa: E402
 from dsaii_core.workspace import Workspace  # noqa: E402
 
 CLASSES = {"hazelnut": "object", "transistor": "object", "ball_screw": "object", "magnetic_tile": "texture"}
@@ -77,9 +77,8 @@ def phases(ws: Workspace, workers: int, object_masks: bool) -> dict[str, tuple[i
         objects = [c for c in classes if not c.is_texture]
         params = ObjectMaskParams(method="grabcut")
         start = time.perf_counter()
-        make_candidates(ws, objects, params, None, executor)
-        written = sum(generate_for_class(ws, cls, params).written for cls in objects)
-        out[OBJECT_MASKS] = written, time.perf_counter() - start
+        reports = object_job.generate_with(ws, objects, params, executor=executor)
+        out[OBJECT_MASKS] = sum(r.written for r in reports.values()), time.perf_counter() - start
     start = time.perf_counter()
     reports = generate_with(ws, [(cls, class_params(cls)) for cls in classes], executor)
     out[ANOMALY_MASKS] = sum(r.written for r in reports.values()), time.perf_counter() - start

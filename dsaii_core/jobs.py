@@ -31,7 +31,7 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 from dsaii_core import settings
 from dsaii_core.catalog import ACTIVE_STATES, JOB_FINAL_STATES, Catalog, Job  # noqa: F401 (ACTIVE_STATES, Job: API)
-from dsaii_core.errors import DsaiiError
+from dsaii_core.errors import DsaiiError, failure_message
 from dsaii_core.pools import process_pool
 from dsaii_core.workspace import DB_NAME, Workspace
 
@@ -58,6 +58,7 @@ class Task:
     """
     batch_size: int = 1
     uses_gpu: bool = False  # its model runs on a GPU where there is one (a Ray worker is given one by default)
+    in_driver: bool = False  # compute stays in the driver's process (e.g. a crawl: its politeness per host)
 
     def compute(self, keys: Sequence[str], seeds: Sequence[int]) -> list[object]:
         """One output or Exception per key; raise only for errors that doom the whole job."""
@@ -393,6 +394,8 @@ def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,
     beat.start()
     try:
         task = load_task(ws, job)
+        if task.in_driver:
+            executor = LocalExecutor()
         step = task.undo_step()
         with catalog.one_action(step.class_ids, step.user, step.kind, step.label) if step else nullcontext():
             if not _run_items(ws, job, task, executor, progress, max_attempts):
@@ -404,8 +407,8 @@ def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,
     except KeyboardInterrupt:
         catalog.set_job_state(job_id, "cancelled", "interrupted by the user")
         raise
-    except Exception as exc:
-        catalog.set_job_state(job_id, "failed", str(exc) or type(exc).__name__)
+    except Exception as exc:  # a full disk or a busy catalog in words a user can act on
+        catalog.set_job_state(job_id, "failed", failure_message(exc) or str(exc) or type(exc).__name__)
         raise
     finally:
         ws.clear_staging(job_id)

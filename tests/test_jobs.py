@@ -154,3 +154,28 @@ def test_the_pool_starts_only_when_the_batches_left_would_take_long_here():
     assert not executor._pool_pays(0, 0.0, 1000)    # nothing timed yet: keep going here
     assert not executor._pool_pays(2, 0.2, 100)     # 0.1 s a batch, 100 left: 10 s here, not worth processes
     assert executor._pool_pays(1, 1.0, 30)          # 1 s a batch, 30 left: 30 s here, the pool pays
+
+
+def test_a_task_that_must_stay_in_the_driver_never_reaches_the_pool(tmp_path, monkeypatch):
+    from dsaii_core.inpaint.generate import InpaintTask
+    ws = build_masked_ws(tmp_path / "ws", normals=3, size=64)
+    monkeypatch.setattr(InpaintTask, "in_driver", True)
+    monkeypatch.setattr(LocalExecutor, "_pool_pays", lambda *args: pytest.fail("the pool was considered"))
+    job = start_inpaint_job(ws, ws.classes(), "classical")
+    assert run_job(ws, job.id, executor=LocalExecutor(2, pool_after_s=0)).state == "done"
+
+
+def test_a_full_disk_is_told_in_words_on_the_job(tmp_path, monkeypatch):
+    import errno
+
+    from dsaii_core.inpaint.generate import InpaintTask
+    masked_ws = build_masked_ws(tmp_path / "ws", normals=3, size=64)
+
+    def full(self, keys, seeds):
+        raise OSError(errno.ENOSPC, "No space left on device", "/ws/staging/x.png")
+
+    monkeypatch.setattr(InpaintTask, "compute", full)
+    job = start_inpaint_job(masked_ws, masked_ws.classes(), "classical")
+    with pytest.raises(OSError):
+        run_job(masked_ws, job.id)
+    assert get_job(masked_ws.catalog, job.id).error.startswith("The disk is full (/ws/staging/x.png could not")

@@ -162,7 +162,9 @@ class _Fetched:
 
 class CrawlTask(jobs.Task):
     """The 'crawl' job kind: compute = download + decode + hashes + similarity of a URL, staged;
-    commit = the staged image added as a candidate with provenance, or the reason it is not."""
+    commit = the staged image added as a candidate with provenance, or the reason it is not. Its downloads run on
+    threads in the driver's process: the politeness per host (rate limit, robots.txt) lives there."""
+    in_driver = True
 
     def __init__(self, ws: Workspace, job: jobs.Job):
         self.ws, self.job_id, self.spec = ws, job.id, job.params

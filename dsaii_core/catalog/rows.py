@@ -76,10 +76,77 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """One logged change of the undo log: what changed (`target`, `target_id`, `action`) from `old` to `new`."""
+    id: int
+    action_id: int    # the Action it is part of: undone together
+    class_id: int | None
+    kind: str         # one of ACTION_KINDS
+    target: str       # 'item', 'mask' or 'class'
+    target_id: int
+    action: str       # what changed: 'status', 'mask' (the active one), or a class setting
+    old: str | None
+    new: str | None
+    user: str
+    at: float
+    undone_at: float | None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an item came from (crawl, import); every field but item_id is None for an item made here."""
+    item_id: int
+    source_url: str | None = None
+    page_url: str | None = None
+    license: str | None = None
+    attribution: str | None = None
+    engine: str | None = None
+    query: str | None = None
+    title: str | None = None
+    fetched_at: float | None = None
+    original_name: str | None = None  # its path in the folder or archive it was imported from
+
+
+@dataclass(frozen=True)
+class BankMaskRow:
+    """A defect mask of the workspace bank, as stored (cropped); masks.augment.BankMask is it decoded."""
+    id: int
+    file: str
+    sha256: str
+    width: int
+    height: int
+    area: float
+    source: str
+    license: str | None
+    defect: str | None
+    created: float
+    frame: tuple[int, int, int, int] | None  # (width, height, left, top) of the mask it was cut from; None: itself
+
+
+@dataclass(frozen=True)
+class Run:
+    """A stored benchmark run; its metrics are RunMetric rows."""
+    id: int
+    name: str
+    detector: str
+    settings: dict
+    maps_dir: str | None  # workspace-relative folder of its maps, scores and notes; None for none kept
+    created: float
+
+
+@dataclass(frozen=True)
+class RunMetric:
+    run_id: int
+    class_name: str
+    metric: str            # a name of bench.METRICS, suffixed for real / synthetic anomalies apart
+    value: float | None    # None: not defined for this class (e.g. no anomalies)
+
+
+@dataclass(frozen=True)
 class Undone:
     """What an undo reverted: the action, and those of its decisions that still stood."""
     action: Action
-    decisions: list[dict]
+    decisions: list[Decision]
     passed_over: int  # decisions of the action that someone had overruled since: left as they are
 
     def describe(self) -> str:
@@ -145,3 +212,28 @@ def mask_row(row: sqlite3.Row) -> Mask:
 
 def action_row(row: sqlite3.Row) -> Action:
     return Action(row["id"], row["class_id"], row["kind"], row["label"], row["user"], row["at"], row["undone_at"])
+
+
+def decision_row(row: sqlite3.Row) -> Decision:
+    return Decision(row["id"], row["action_id"], row["class_id"], row["kind"], row["target"], row["target_id"],
+                    row["action"], row["old"], row["new"], row["user"], row["at"], row["undone_at"])
+
+
+def provenance_row(row: sqlite3.Row) -> Provenance:
+    return Provenance(row["item_id"], row["source_url"], row["page_url"], row["license"], row["attribution"],
+                      row["engine"], row["query"], row["title"], row["fetched_at"], row["original_name"])
+
+
+def bank_mask_row(row: sqlite3.Row) -> BankMaskRow:
+    frame = None if row["frame_width"] is None else (row["frame_width"], row["frame_height"], row["frame_left"],
+                                                     row["frame_top"])
+    return BankMaskRow(row["id"], row["file"], row["sha256"], row["width"], row["height"], row["area"],
+                       row["source"], row["license"], row["defect"], row["created"], frame)
+
+
+def run_row(row: sqlite3.Row) -> Run:
+    return Run(row["id"], row["name"], row["detector"], json.loads(row["settings"]), row["maps_dir"], row["created"])
+
+
+def run_metric_row(row: sqlite3.Row) -> RunMetric:
+    return RunMetric(row["run_id"], row["class_name"], row["metric"], row["value"])

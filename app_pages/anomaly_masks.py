@@ -76,7 +76,7 @@ def parameter_form(saved: AugmentParams) -> AugmentParams:
                                 key="am_fallback", format_func={"closest": "keep the closest try (and say so)",
                                                                 "none": "write no mask (and say so)"}.get)
         shapes = st.multiselect("Procedural shapes", SHAPES, default=list(saved.shapes), key="am_shapes")
-        known = sorted({row["source"] for row in ws.catalog.bank_masks()})
+        known = sorted({row.source for row in ws.catalog.bank_masks()})
         bank_sources = st.multiselect("Bank masks from (all when empty)", known, key="am_bank_sources",
                                       default=[s for s in saved.bank_sources if s in known])
     return saved.replace(source=source, per_image=int(per_image), seed=int(seed), area=(low / 100, high / 100),
@@ -216,7 +216,7 @@ def draw_view() -> None:
 
 def bank_view() -> None:
     rows = ws.catalog.bank_masks()
-    st.caption(f"{len(rows)} defect masks from {len({r['source'] for r in rows})} sources. Imports of MVTec AD "
+    st.caption(f"{len(rows)} defect masks from {len({r.source for r in rows})} sources. Imports of MVTec AD "
                "roots add their ground-truth masks here automatically.")
     with st.expander("Add masks to the bank", expanded=not rows):
         folder = st.text_input("Folder on this machine", key="am_bank_folder",
@@ -237,8 +237,7 @@ def bank_view() -> None:
                     st.warning(f"{name}: {reason}")
                 rows = ws.catalog.bank_masks()
     shown = rows[:60]
-    captions = [f"{r['source']} · {r['width']}×{r['height']}" + (f" · {r['license']}" if r["license"] else "")
-                for r in shown]
+    captions = [f"{r.source} · {r.width}×{r.height}" + (f" · {r.license}" if r.license else "") for r in shown]
     columns = st.columns(6)
     for index, (row, caption) in enumerate(zip(shown, captions)):
         with columns[index % 6]:

@@ -6,7 +6,7 @@ import json
 import time
 
 from dsaii_core.catalog.connection import Connected
-from dsaii_core.catalog.rows import Mask, mask_row
+from dsaii_core.catalog.rows import BankMaskRow, Mask, bank_mask_row, mask_row
 from dsaii_core.errors import DsaiiError
 
 
@@ -81,5 +81,6 @@ class Masks(Connected):
                                (file, sha256, width, height, area, source, license, defect, time.time(), *frame))
         return cur.lastrowid
 
-    def bank_masks(self) -> list[dict]:
-        return [dict(r) for r in self.db.execute("SELECT * FROM bank_masks ORDER BY id")]
+    def bank_masks(self) -> list[BankMaskRow]:
+        """Every mask of the bank, by id."""
+        return [bank_mask_row(r) for r in self.db.execute("SELECT * FROM bank_masks ORDER BY id")]

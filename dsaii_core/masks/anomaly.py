@@ -78,7 +78,7 @@ def check_bank(ws: Workspace, params: AugmentParams) -> None:
     """Refuse bank masks when the bank has none (of the chosen sources), saying what to do."""
     if params.source != "bank":
         return
-    sources = {row["source"] for row in ws.catalog.bank_masks()}
+    sources = {row.source for row in ws.catalog.bank_masks()}
     if params.bank_sources and not sources & set(params.bank_sources):
         raise DsaiiError(f"the mask bank has no masks from {', '.join(params.bank_sources)}")
     if not sources:

@@ -93,6 +93,6 @@ def register(app: typer.Typer) -> None:
         """Bank masks per source, as JSON."""
         counts: dict[str, dict] = {}
         for row in Workspace.open(ws).catalog.bank_masks():
-            entry = counts.setdefault(row["source"], {"masks": 0, "license": row["license"]})
+            entry = counts.setdefault(row.source, {"masks": 0, "license": row.license})
             entry["masks"] += 1
         echo_json(counts)

@@ -146,15 +146,15 @@ def load_bank(ws: Workspace, sources: tuple[str, ...] = ()) -> list[BankMask]:
     """The workspace bank decoded once, for augmentation; only the given sources when any are named."""
     bank = []
     for row in ws.catalog.bank_masks():
-        if sources and row["source"] not in sources:
+        if sources and row.source not in sources:
             continue
-        crop = (imageio.read_mask(ws.path(row["file"])) > 0).astype(np.uint8)
-        if row.get("frame_width"):
-            frame = (row["frame_width"], row["frame_height"])
-            offset = (row["frame_left"], row["frame_top"])
+        crop = (imageio.read_mask(ws.path(row.file)) > 0).astype(np.uint8)
+        if row.frame:
+            width, height, left, top = row.frame
+            frame, offset = (width, height), (left, top)
         else:  # a mask added without its frame: the crop is the frame
             frame, offset = (crop.shape[1], crop.shape[0]), (0, 0)
-        bank.append(BankMask(row["id"], crop, frame, offset))
+        bank.append(BankMask(row.id, crop, frame, offset))
     return bank
 
 

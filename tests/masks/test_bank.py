@@ -64,11 +64,11 @@ def test_import_keeps_crop_frame_and_license_and_skips_duplicates(ws, mvtec_root
     again = import_bank(ws, [mvtec_root])
     assert again.added == 0 and again.duplicates == 16
     rows = ws.catalog.bank_masks()
-    assert all(r["license"] == "CC BY-NC-SA 4.0" and r["frame_width"] == 256 for r in rows)
+    assert all(r.license == "CC BY-NC-SA 4.0" and r.frame[:2] == (256, 256) for r in rows)
     bank = {b.id: b for b in load_bank(ws)}
     original = decode_bank_mask(mvtec_root / "hazelnut" / "ground_truth" / "hole" / "000_mask.png")
-    row = next(r for r in rows if r["source"] == "hazelnut/hole")
-    entry = bank[row["id"]]
+    row = next(r for r in rows if r.source == "hazelnut/hole")
+    entry = bank[row.id]
     left, top = entry.offset
     rebuilt = np.zeros((256, 256), np.uint8)
     rebuilt[top:top + entry.crop.shape[0], left:left + entry.crop.shape[1]] = entry.crop * 255

@@ -40,9 +40,9 @@ def test_status_decisions_are_logged_and_undone_in_order(tiny_ws):
     items = tiny_ws.catalog.items(role="normal")
     tiny_ws.catalog.set_status([items[0].id], "dropped", user="ana")
     tiny_ws.catalog.set_status([items[1].id], "dropped", user="ben")
-    assert [d["user"] for d in tiny_ws.catalog.history()] == ["ben", "ana"]
+    assert [d.user for d in tiny_ws.catalog.history()] == ["ben", "ana"]
     undone = tiny_ws.catalog.undo()
-    assert [d["target_id"] for d in undone.decisions] == [items[1].id]
+    assert [d.target_id for d in undone.decisions] == [items[1].id]
     assert (undone.action.kind, undone.action.label, undone.action.user) == ("curate", "dropped 1 image", "ben")
     assert tiny_ws.catalog.item(items[1].id).status == "kept"
     assert tiny_ws.catalog.item(items[0].id).status == "dropped"
@@ -59,7 +59,7 @@ def test_undo_reverts_only_the_users_own_decisions_that_still_stand(tiny_ws):
     catalog.set_status([c], "kept", user="ben")         # Ben overrules one image of Ana's bulk decision
     catalog.set_status([a], "candidate", user="ben")
     undone = catalog.undo(cls.id, "ana", kinds=("curate",))
-    assert [d["target_id"] for d in undone.decisions] == [b] and undone.passed_over == 1  # not c: Ben's stands
+    assert [d.target_id for d in undone.decisions] == [b] and undone.passed_over == 1  # not c: Ben's stands
     assert "1 change(s) overruled since" in undone.describe()
     assert [catalog.item(i).status for i in (a, b, c)] == ["candidate", "kept", "kept"]
     assert catalog.undo(cls.id, "ana") is None           # her first decision on `a` was overruled too
@@ -149,11 +149,11 @@ def test_undo_passes_over_a_mask_or_class_change_a_colleague_has_overruled(tiny_
     tiny_ws.catalog.update_class(tiny_ws.get_class("hazelnut"), user="ben", kind="object")
     assert tiny_ws.catalog.undo(cls.id, "ana") is None  # both of Ana's changes were overruled by Ben
     assert [m.id for m in tiny_ws.catalog.masks(item_id=item.id, kind="object")] == [bens.id]
-    assert tiny_ws.catalog.undo(cls.id, "ben").decisions[0]["target"] == "class"
+    assert tiny_ws.catalog.undo(cls.id, "ben").decisions[0].target == "class"
     assert tiny_ws.get_class("hazelnut").is_texture
-    assert tiny_ws.catalog.undo(cls.id, "ana").decisions[0]["new"] == "texture"  # in place again: hers to undo
+    assert tiny_ws.catalog.undo(cls.id, "ana").decisions[0].new == "texture"  # in place again: hers to undo
     assert not tiny_ws.get_class("hazelnut").is_texture
-    assert tiny_ws.catalog.undo(cls.id, "ben").decisions[0]["new"] == str(bens.id)
+    assert tiny_ws.catalog.undo(cls.id, "ben").decisions[0].new == str(bens.id)
     assert [m.id for m in tiny_ws.catalog.masks(item_id=item.id, kind="object")] == [tiny_ws.object_mask(item).id]
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
 from dsaii_core.catalog.connection import Connected
-from dsaii_core.catalog.rows import Action, Undone, action_row
+from dsaii_core.catalog.rows import Action, Decision, Undone, action_row, decision_row
 
 def _mask_active(conn: sqlite3.Connection, mask_id: str) -> bool:
     row = conn.execute("SELECT active FROM masks WHERE id = ?", (int(mask_id),)).fetchone()
@@ -143,11 +143,11 @@ class ActionLog(Connected):
                     conn.execute("UPDATE actions SET label = ? WHERE id = ?",
                                  (f"{label} ({_describe(kind, rows)})", keep))
 
-    def history(self, class_id: int | None = None, limit: int = 50) -> list[dict]:
+    def history(self, class_id: int | None = None, limit: int = 50) -> list[Decision]:
         """The latest logged decisions (one row per changed thing), newest first."""
         where, args = ("WHERE class_id = ?", [class_id]) if class_id is not None else ("", [])
         rows = self.db.execute(f"SELECT * FROM decisions {where} ORDER BY id DESC LIMIT ?", [*args, limit])
-        return [dict(r) for r in rows]
+        return [decision_row(r) for r in rows]
 
     def actions(self, class_id: int | None = None, limit: int = 50) -> list[Action]:
         """The latest actions (clicks, bulk actions, runs), newest first."""
@@ -182,11 +182,11 @@ class ActionLog(Connected):
                     if _still_stands(conn, decision):
                         _revert(conn, decision, now)
                         conn.execute("UPDATE decisions SET undone_at = ? WHERE id = ?", (now, decision["id"]))
-                        reverted.append(dict(decision))
+                        reverted.append(decision_row(decision))
                 if reverted:
                     for decision in reverted:  # once all is reverted: the rule holds whatever the order
-                        if decision["target"] == "item" and decision["old"] == "accepted":
-                            reject_rivals(conn, decision["target_id"], now)
+                        if decision.target == "item" and decision.old == "accepted":
+                            reject_rivals(conn, decision.target_id, now)
                     conn.execute("UPDATE actions SET undone_at = ? WHERE id = ?", (now, action["id"]))
                     return Undone(action_row(action), reverted, len(decisions) - len(reverted))
         return None

@@ -77,7 +77,7 @@ def two_sessions(app_server, ui: UI, second_ui: UI, tmp_path: Path) -> None:
             barrier.wait(timeout=60)
         who.click(button)
         clicks.append((tile, decision, name))
-        who.wait_until(lambda: any(d["target_id"] == tile and d["new"] == decision and d["user"] == name
+        who.wait_until(lambda: any(d.target_id == tile and d.new == decision and d.user == name
                                    for d in ws.catalog.history(limit=500)), 60)
         who.wait_idle()
 
@@ -154,16 +154,16 @@ def two_sessions(app_server, ui: UI, second_ui: UI, tmp_path: Path) -> None:
     bob.screenshot("concurrency-bob")
 
     # Every click is one decision, with its reviewer; each tile's decisions chain to its final status.
-    logged = [d for d in reversed(ws.catalog.history(limit=10_000)) if d["target"] == "item"]
-    assert sorted((d["target_id"], d["new"], d["user"]) for d in logged) == sorted(clicks)
+    logged = [d for d in reversed(ws.catalog.history(limit=10_000)) if d.target == "item"]
+    assert sorted((d.target_id, d.new, d.user) for d in logged) == sorted(clicks)
     assert len(clicks) == 10
     for tile in tiles:
-        chain = [d for d in logged if d["target_id"] == tile]
+        chain = [d for d in logged if d.target_id == tile]
         assert chain[0]["old"] == "pending"
-        assert all(a["new"] == b["old"] for a, b in zip(chain, chain[1:])), chain
+        assert all(a.new == b.old for a, b in zip(chain, chain[1:])), chain
         assert status(tile) == chain[-1]["new"]
     assert [status(t) for t in (t1, t2, t3, t4, t6)] == ["rejected", "accepted", "accepted", "rejected", "accepted"]
-    assert {d["user"] for d in logged if d["target_id"] == t5} == {"alice", "bob"}
+    assert {d.user for d in logged if d.target_id == t5} == {"alice", "bob"}
 
     # Every mask row, active or replaced, has its file, of its image's size, with the area it records.
     for mask in ws.catalog.masks(active_only=False):
@@ -171,7 +171,7 @@ def two_sessions(app_server, ui: UI, second_ui: UI, tmp_path: Path) -> None:
         pixels = ws.read_mask(mask)
         assert pixels.shape == (item.height, item.width) and set(pixels.flat) <= {0, 255}
         assert math.isclose(mask.area, (pixels > 0).mean(), abs_tol=1e-6), mask
-    mask_log = {d["target_id"] for d in ws.catalog.history(limit=10_000) if d["target"] == "mask"}
+    mask_log = {d.target_id for d in ws.catalog.history(limit=10_000) if d.target == "mask"}
     assert {m.id for m in drawn} | {ws.object_mask(target).id} <= mask_log
     assert ws.catalog.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert ws.catalog.db.execute("PRAGMA foreign_key_check").fetchall() == []

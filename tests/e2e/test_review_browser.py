@@ -27,6 +27,6 @@ def test_accept_reject_and_regenerate_in_the_browser(app_server, ui, tmp_path):
     assert status(new) == "pending" and ws.catalog.item(new).mask_id == ws.catalog.item(third).mask_id
     ui.wait_text(f"#{new}")
     ui.screenshot("review-after-decisions")
-    assert {d["user"] for d in ws.catalog.history(limit=3)} != {""}
+    assert {d.user for d in ws.catalog.history(limit=3)} != {""}
     ui.click(".st-key-undo button")
     wait.until(lambda d: status(third) == "pending")

@@ -26,7 +26,7 @@ def test_decisions_are_logged_with_the_user_and_undone(reviewed_ws):
     assert review.decide(ws, [first], "accepted", user="ana") == 1
     assert review.decide(ws, [second], "rejected", user="ana") == 1
     entry = ws.catalog.history(limit=1)[0]
-    assert (entry["user"], entry["target_id"], entry["new"]) == ("ana", second, "rejected")
+    assert (entry.user, entry.target_id, entry.new) == ("ana", second, "rejected")
     ws.catalog.undo(ws.get_class("hazelnut").id, kinds=("review",))
     assert ws.catalog.item(second).status == "pending" and ws.catalog.item(first).status == "accepted"
     with pytest.raises(DsaiiError, match="not a synthetic anomaly"):
@@ -56,7 +56,7 @@ def test_regenerate_makes_a_new_result_with_a_new_seed_and_rejects_the_old(revie
     assert len(new) == 1 and new[0].seed != old.seed and new[0].parent_id == old.parent_id
     assert not np.array_equal(ws.read_image(new[0]), ws.read_image(old))
     assert ws.catalog.item(old.id).status == "rejected"
-    assert ws.catalog.history(limit=1)[0]["user"] == "cy"
+    assert ws.catalog.history(limit=1)[0].user == "cy"
 
 
 def test_regenerate_then_undo_leaves_one_accepted_anomaly_per_mask(reviewed_ws):
@@ -90,7 +90,7 @@ def test_two_reviewers_never_lose_each_others_decisions(reviewed_ws):
     review.decide(ws_b, [seen_by_b[3].anomaly.id], "accepted", user="b")
     statuses = [ws_a.catalog.item(i).status for i in ids]
     assert statuses == ["accepted", "rejected", "rejected", "accepted"]
-    assert {d["user"] for d in ws_b.catalog.history(limit=4)} == {"a", "b"}
+    assert {d.user for d in ws_b.catalog.history(limit=4)} == {"a", "b"}
 
 
 def test_progress_counts_against_the_class_target(reviewed_ws):

@@ -57,7 +57,7 @@ def test_every_image_gets_its_masks_inside_the_part_and_in_range(ws):
     for item, mask in rows:
         pixels = ws.read_mask(mask)
         assert 0.01 <= mask.area <= 0.05 and mask.source == "bank" and mask.params["fitted"]
-        assert mask.params["bank_id"] in {b["id"] for b in ws.catalog.bank_masks()}
+        assert mask.params["bank_id"] in {b.id for b in ws.catalog.bank_masks()}
         object_row = ws.object_mask(item)
         if object_row is not None:
             assert not np.any(pixels[ws.read_mask(object_row) == 0])
@@ -110,7 +110,7 @@ def test_undo_reverts_ones_own_run_and_leaves_a_colleague_s_masks(ws):
     undone = ws.catalog.undo(cls.id, "ana", kinds=("anomaly_mask",))
     assert len(undone.decisions) == 3 and undone.action.id == anas.id  # Ben's mask stays out of her run
     assert [m.id for _, m in anomaly_masks(ws, cls)] == [bens.id]
-    assert [d["user"] for d in ws.catalog.undo(cls.id, kinds=("anomaly_mask",)).decisions] == ["ben"]
+    assert [d.user for d in ws.catalog.undo(cls.id, kinds=("anomaly_mask",)).decisions] == ["ben"]
 
 
 def test_procedural_source(ws):
@@ -193,7 +193,7 @@ def test_gen_masks_folder_is_a_drop_in_for_the_reference_script(tmp_path):
 
 def test_bank_sources_restrict_the_bank_and_fallback_none_writes_nothing(ws):
     cls = ws.get_class("hazelnut")
-    crack_ids = {r["id"] for r in ws.catalog.bank_masks() if r["source"] == "hazelnut/crack"}
+    crack_ids = {r.id for r in ws.catalog.bank_masks() if r.source == "hazelnut/crack"}
     generate_for_class(ws, cls, AugmentParams(bank_sources=("hazelnut/crack",)))
     assert {m.params["bank_id"] for _, m in anomaly_masks(ws, cls)} <= crack_ids
     with pytest.raises(DsaiiError, match="no masks from bolt/scratch"):

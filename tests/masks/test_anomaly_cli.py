@@ -33,7 +33,7 @@ def test_bank_import_then_anomaly_masks_for_a_class(tmp_path):
     made = cli("anomaly-masks", ws.root, "--class", "tile", "--per-image", "2", "--seed", "5", "--user", "ana")
     assert made.returncode == 0, made.stderr
     assert "tile: 6 anomaly masks written" in made.stdout
-    assert {d["user"] for d in Workspace.open(ws.root).catalog.history(cls.id)} == {"ana"}
+    assert {d.user for d in Workspace.open(ws.root).catalog.history(cls.id)} == {"ana"}
     procedural = cli("anomaly-masks", ws.root, "--source", "procedural", "--per-image", "3")
     assert "3 anomaly masks written, " not in procedural.stdout and "tile: 3 anomaly masks written" in procedural.stdout
     ws = Workspace.open(ws.root)

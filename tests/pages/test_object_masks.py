@@ -71,7 +71,7 @@ def test_without_weights_generate_then_fix_one_image_and_undo(tmp_path, monkeypa
     colleague = objects.save_fix(ws, items[0], ws.read_mask(ws.object_mask(items[0])), "user-fill", "carol")
     at.button(key="om_undo_open").click().run()  # undoes this user's change, not Carol's later one
     assert ws.object_mask(item).id == generated.id and ws.object_mask(items[0]).id == colleague.id
-    assert {d["user"] for d in ws.catalog.history(cls.id, limit=4)} != {""}  # changes are attributed
+    assert {d.user for d in ws.catalog.history(cls.id, limit=4)} != {""}  # changes are attributed
     at.button(key="om_accept_open").click().run()
     assert ws.object_mask(item).params["accepted"] and ws.object_mask(item).params["accepted_from"] == generated.id
     at.button(key="om_close").click().run()

@@ -48,7 +48,7 @@ def test_accept_and_reject_are_saved_at_once_with_the_reviewer(ws):
     at.button(key=f"accept_{first}").click().run()
     at.button(key=f"reject_{second}").click().run()
     assert ws.catalog.item(first).status == "accepted" and ws.catalog.item(second).status == "rejected"
-    assert {d["user"] for d in ws.catalog.history(limit=2)} == {"rita"}
+    assert {d.user for d in ws.catalog.history(limit=2)} == {"rita"}
     assert len(at.image) == 2  # the pending filter hides decided tiles
     at.button(key="undo").click().run()
     assert ws.catalog.item(second).status == "pending"
@@ -63,7 +63,7 @@ def test_the_name_in_the_sidebar_is_saved_with_decisions_and_scopes_undo(ws):
     first, second = synthetic(ws, "pending")[:2]
     ws.catalog.set_status([second], "rejected", user="carol")  # a colleague, after Bob opened the page
     at.button(key=f"accept_{first}").click().run()
-    assert ws.catalog.history(limit=1)[0]["user"] == "bob"
+    assert ws.catalog.history(limit=1)[0].user == "bob"
     ws.catalog.set_status([second], "accepted", user="carol")
     at.button(key="undo").click().run()  # Bob's undo reverts Bob's decision, not Carol's later one
     assert ws.catalog.item(first).status == "pending" and ws.catalog.item(second).status == "accepted"

@@ -74,5 +74,5 @@ class NearDuplicates:
     def name(self, seen: _Seen) -> str:
         if seen.name is None:
             source = self.ws.catalog.provenance(seen.item_id)
-            seen.name = source.get("original_name") or source.get("title") or self.ws.catalog.item(seen.item_id).file
+            seen.name = source.original_name or source.title or self.ws.catalog.item(seen.item_id).file
         return seen.name

@@ -108,7 +108,7 @@ def test_dsaii_layout_keeps_provenance_and_pairs_masks(ws, tmp_path):
     import_paths(ws, [tmp_path / "dsaii"])
     normal, = ws.catalog.items(role="normal")
     anomaly, = ws.catalog.items(role="anomaly")
-    assert ws.catalog.provenance(normal.id)["source_url"] == "http://x/1.png"
+    assert ws.catalog.provenance(normal.id).source_url == "http://x/1.png"
     assert ws.catalog.mask(anomaly.mask_id).kind == "anomaly"
 
 
@@ -194,11 +194,11 @@ def test_magnetic_tile_masks_pair_with_their_photos_and_are_never_images(ws, tmp
     mask_bytes = {imageio.binarize(imageio.read_image(m)[..., 0]).tobytes() for m in root.rglob("*.png")}
     assert not any(imageio.binarize(ws.read_image(i)[..., 0]).tobytes() in mask_bytes for i in normals)
     for anomaly in anomalies:
-        source = root / ws.catalog.provenance(anomaly.id)["original_name"].removeprefix("magnetic_tile/")
+        source = root / ws.catalog.provenance(anomaly.id).original_name.removeprefix("magnetic_tile/")
         expected = imageio.read_mask(source.with_suffix(".png"))
         assert (ws.read_mask(ws.catalog.mask(anomaly.mask_id)) == expected).all() and expected.any()
         assert anomaly.defect == "MT_Crack" and anomaly.status == "accepted"
-    assert {ws.catalog.provenance(n.id)["original_name"].split("/")[1] for n in normals} == {"MT_Free"}
+    assert {ws.catalog.provenance(n.id).original_name.split("/")[1] for n in normals} == {"MT_Free"}
     assert len(report.masks_beside) == 6 and "6 masks beside their images were paired" in report.summary()
     assert "3 images whose mask marks a defect are real anomalies" in report.summary()
 
@@ -252,7 +252,7 @@ def test_masks_without_their_photo_and_lone_binary_images_are_refused_by_name(ws
     (root / "e.png").write_bytes(png(21)[:60])  # corrupt: reported, the rest goes on
     report = import_paths(ws, [root])
     anomaly, = ws.catalog.items(role="anomaly")
-    assert ws.catalog.provenance(anomaly.id)["original_name"] == "parts/a.png"
+    assert ws.catalog.provenance(anomaly.id).original_name == "parts/a.png"
     assert ws.catalog.items(role="normal") == []
     errors = dict(report.errors)
     assert sorted(errors) == ["c.png", "d.png", "e.png", "parts/b_mask.png"]
@@ -268,7 +268,7 @@ def test_uploaded_photo_and_mask_of_one_stem_pair(ws):
     anomaly, = ws.catalog.items()
     assert anomaly.role == "anomaly" and report.masks_beside == [("part.jpg", "part.png", "anomaly")]
     source = ws.catalog.provenance(anomaly.id)
-    assert (source["original_name"], source["license"]) == ("part.jpg", "CC0 1.0")
+    assert (source.original_name, source.license) == ("part.jpg", "CC0 1.0")
 
 
 def test_mvtec_tree_with_ground_truth_still_imports_as_before(ws, tmp_path):
@@ -312,9 +312,9 @@ def test_license_file_beside_an_mvtec_category_is_recorded_for_every_item(ws, tm
     assert len(items) == 26
     for item in items:
         source = ws.catalog.provenance(item.id)
-        assert source["license"] == "CC BY-NC-SA 4.0" and source["original_name"].startswith("hazelnut/")
-    assert ws.catalog.provenance(items[0].id)["original_name"] == "hazelnut/train/good/000.png"
-    assert {m["license"] for m in ws.catalog.bank_masks()} == {"CC BY-NC-SA 4.0"}
+        assert source.license == "CC BY-NC-SA 4.0" and source.original_name.startswith("hazelnut/")
+    assert ws.catalog.provenance(items[0].id).original_name == "hazelnut/train/good/000.png"
+    assert {m.license for m in ws.catalog.bank_masks()} == {"CC BY-NC-SA 4.0"}
     assert "license CC BY-NC-SA 4.0 recorded for 26 images (read from hazelnut/../license.txt)" in report.summary()
 
 
@@ -326,14 +326,14 @@ def test_license_file_in_class_folders_given_license_wins_and_none_is_said(ws, t
     (root / "screw" / "LICENSE").write_text("\n  Creative Commons Attribution-ShareAlike 4.0 International\n")
     (root / "nut" / "COPYING.txt").write_text("Photos by the lab, internal use only.\n")
     import_paths(ws, [root])
-    licenses = {ws.catalog.class_by_id(i.class_id).name: ws.catalog.provenance(i.id)["license"]
+    licenses = {ws.catalog.class_by_id(i.class_id).name: ws.catalog.provenance(i.id).license
                 for i in ws.catalog.items()}
     assert licenses == {"screw": "CC BY-SA 4.0", "nut": "Photos by the lab, internal use only."}
     (root / "screw" / "b.png").write_bytes(png(32))
     import_paths(ws, [root / "screw" / "b.png"], license="MIT")
     item = ws.catalog.items()[-1]
     source = ws.catalog.provenance(item.id)
-    assert (source["license"], source["original_name"]) == ("MIT", "b.png")  # the given license beats the file
+    assert (source.license, source.original_name) == ("MIT", "b.png")  # the given license beats the file
     bare = tmp_path / "bare"
     bare.mkdir()
     (bare / "c.png").write_bytes(png(33))
@@ -343,7 +343,7 @@ def test_license_file_in_class_folders_given_license_wins_and_none_is_said(ws, t
 def test_zip_and_upload_items_keep_their_original_names(ws):
     import_zip(ws, make_zip({"data/screw/a.png": png(40), "data/LICENSE.md": b"# MIT License\n"}), name="lab.zip")
     import_uploads(ws, [("../../shots/b.png", png(41))], class_name="screw")
-    names = {ws.catalog.provenance(i.id)["original_name"]: ws.catalog.provenance(i.id)["license"]
+    names = {ws.catalog.provenance(i.id).original_name: ws.catalog.provenance(i.id).license
              for i in ws.catalog.items()}
     assert names == {"lab.zip/data/screw/a.png": "MIT", "b.png": None}
 
@@ -358,9 +358,9 @@ def test_dsaii_provenance_is_kept_and_hostile_entries_do_not_crash(ws, tmp_path)
         {"img_path": "./screw/normal/001.png", "url": {"evil": 1}, "license": ["x"]}]))
     report = import_paths(ws, [tmp_path / "dsaii"], license="CC0 1.0")
     first, second = (ws.catalog.provenance(i.id) for i in ws.catalog.items())
-    assert (first["source_url"], first["license"], first["engine"]) == ("http://x/1.png", "CC BY 2.0", "openverse")
-    assert first["original_name"] == "dsaii/screw/normal/000.png"
-    assert (second["source_url"], second["license"]) == (None, "CC0 1.0") and not report.errors
+    assert (first.source_url, first.license, first.engine) == ("http://x/1.png", "CC BY 2.0", "openverse")
+    assert first.original_name == "dsaii/screw/normal/000.png"
+    assert (second.source_url, second.license) == (None, "CC0 1.0") and not report.errors
 
 
 def test_cli_import_records_the_license_given_and_names_near_duplicates(tmp_path):
@@ -375,4 +375,4 @@ def test_cli_import_records_the_license_given_and_names_near_duplicates(tmp_path
     assert f"near duplicate: mt/MT_Free/Imgs/copy_q60.jpg nearly repeats mt/MT_Free/Imgs/{photo.name}" in result.stdout
     assert "4 masks beside their images were paired" in result.stdout
     ws = Workspace.open(tmp_path / "ws")
-    assert {ws.catalog.provenance(i.id)["license"] for i in ws.catalog.items()} == {"research use, cite Huang 2020"}
+    assert {ws.catalog.provenance(i.id).license for i in ws.catalog.items()} == {"research use, cite Huang 2020"}

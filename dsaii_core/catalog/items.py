@@ -9,7 +9,7 @@ from typing import Any
 
 from dsaii_core.catalog.actions import reject_rivals
 from dsaii_core.catalog.connection import Connected
-from dsaii_core.catalog.rows import ANOMALY_STATUSES, NORMAL_STATUSES, Item, item_row
+from dsaii_core.catalog.rows import ANOMALY_STATUSES, NORMAL_STATUSES, Item, Provenance, item_row, provenance_row
 from dsaii_core.errors import DsaiiError
 
 
@@ -115,9 +115,10 @@ class Items(Connected):
             conn.execute(f"INSERT OR REPLACE INTO provenance (item_id, {', '.join(columns)}) "
                          f"VALUES (?, {', '.join('?' * len(columns))})", (item_id, *values))
 
-    def provenance(self, item_id: int) -> dict:
+    def provenance(self, item_id: int) -> Provenance:
+        """Where an item came from; every field None when it has no provenance (made here)."""
         row = self.db.execute("SELECT * FROM provenance WHERE item_id = ?", (item_id,)).fetchone()
-        return dict(row) if row else {}
+        return provenance_row(row) if row else Provenance(item_id)
 
     def candidate_rows(self, class_id: int, statuses: tuple[str, ...] | None = None,
                        licenses: tuple[str, ...] | None = None, engines: tuple[str, ...] | None = None) -> list[dict]:

@@ -60,7 +60,7 @@ def _real_defects(ws: Workspace, cls: ImageClass) -> list[DefectSource]:
             continue
         mask = ws.read_mask(ws.catalog.mask(item.mask_id))
         if (mask > 0).any():
-            name = ws.catalog.provenance(item.id).get("original_name") or item.file
+            name = ws.catalog.provenance(item.id).original_name or item.file
             sources.append(DefectSource(ws.read_image(item), mask, item.defect or "", cls.name, cls.kind, item.id,
                                         name))
     return sources

@@ -84,4 +84,4 @@ def test_a_killed_crawl_resumes_where_it_stopped(web, tmp_path):
     ws = Workspace.open(ws_root)
     items = ws.catalog.items(ws.get_class("things").id)
     assert len(items) == len(GOOD) and len({i.sha256 for i in items}) == len(GOOD)
-    assert all(ws.catalog.provenance(i.id)["source_url"] for i in items)
+    assert all(ws.catalog.provenance(i.id).source_url for i in items)

@@ -50,10 +50,10 @@ def test_crawl_adds_good_images_with_full_provenance_and_rejects_hostile_ones(ws
     assert {i.status for i in items} == {"candidate"} and {i.origin for i in items} == {"crawl:openverse"}
     for item, path in zip(items, GOOD):
         source = ws.catalog.provenance(item.id)
-        assert source["source_url"] == web.url(path) and source["page_url"].startswith(web.url("/page/"))
-        assert source["license"] == "CC BY 4.0" and "is licensed under" in source["attribution"]
-        assert source["engine"] == "openverse" and source["query"] == "things" and source["fetched_at"] > 0
-        assert source["title"].startswith("result ")
+        assert source.source_url == web.url(path) and source.page_url.startswith(web.url("/page/"))
+        assert source.license == "CC BY 4.0" and "is licensed under" in source.attribution
+        assert source.engine == "openverse" and source.query == "things" and source.fetched_at > 0
+        assert source.title.startswith("result ")
         assert item.sha256 == served_sha(web, path)
         assert -1 <= item.info["similarity"] <= 1 and len(item.info["phash"]) == 16
     assert items[0].info["similarity"] > max(i.info["similarity"] for i in items[1:])  # the reference itself
@@ -188,5 +188,5 @@ def test_local_folder_crawl_adds_the_most_similar_images(ws, web, fast_settings,
     cls, report = run(ws, web, fast_settings, engine="local", folder=folder, query=None,
                       reference=web.images["astronaut"], max_images=3)
     items = ws.catalog.items(cls.id)
-    assert len(items) == 3 and ws.catalog.provenance(items[0].id)["source_url"] == (folder / "astronaut.png").as_uri()
-    assert ws.catalog.provenance(items[0].id)["engine"] == "local"
+    assert len(items) == 3 and ws.catalog.provenance(items[0].id).source_url == (folder / "astronaut.png").as_uri()
+    assert ws.catalog.provenance(items[0].id).engine == "local"

@@ -118,4 +118,4 @@ def test_crawl_panel_crawls_with_live_errors(tmp_path, web):
     assert "2 added as candidates" in at.success[0].value and "2 rejected" in at.success[0].value
     cls = ws.get_class("cups")
     assert len(ws.catalog.items(cls.id)) == 2
-    assert ws.catalog.provenance(1)["query"] == "cups"  # no keywords: the class name
+    assert ws.catalog.provenance(1).query == "cups"  # no keywords: the class name

@@ -102,9 +102,8 @@ if not runs:
     st.info("No runs yet: run the baseline above, or import the maps of your own detector.")
     st.stop()
 
-labels = {r["id"]: f"#{r['id']} {r['name']} ({'weak baseline' if r['detector'] == 'baseline' else r['detector']})"
-          for r in runs}
-st.session_state["bench_chosen"] = [i for i in st.session_state.get("bench_chosen", [runs[-1]["id"]]) if i in labels]
+labels = {r.id: f"#{r.id} {r.name} ({'weak baseline' if r.detector == 'baseline' else r.detector})" for r in runs}
+st.session_state["bench_chosen"] = [i for i in st.session_state.get("bench_chosen", [runs[-1].id]) if i in labels]
 chosen = st.multiselect("Runs", list(labels), format_func=labels.get, key="bench_chosen")
 if not chosen:
     st.stop()

@@ -158,7 +158,7 @@ def test_a_bench_run_on_ray_scores_and_maps_like_a_local_one(tmp_path, executor)
         report = run_detector(tmp_path / name, DetectorSpec("baseline", seed=1), shots=3, executor=runner)
         ws = Workspace.open(tmp_path / name)
         reports.append([(c.name, c.metrics) for c in load_report(ws, report.run_id).classes])
-        folder = ws.path(ws.catalog.runs()[0]["maps_dir"])
+        folder = ws.path(ws.catalog.runs()[0].maps_dir)
         maps.append({(cls, key): stored.full().tobytes() for cls in ("hazelnut", "transistor")
                      for key, stored in map_store.read_class(folder, cls).items()})
     assert maps[0] == maps[1] and len(maps[0]) > 4

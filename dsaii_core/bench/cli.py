@@ -108,8 +108,8 @@ def report(ws: Path = typer.Argument(..., help="Workspace folder."),
     from dsaii_core.bench.reports import wide_table
     from dsaii_core.bench.runs import metrics_frame
     workspace = Workspace.open(ws)
-    known = {r["id"]: r for r in workspace.catalog.runs()}
-    unknown = sorted(set(runs or []) - set(known))
+    known = {r.id for r in workspace.catalog.runs()}
+    unknown = sorted(set(runs or []) - known)
     if unknown:
         raise DsaiiError(f"no run #{unknown[0]} in {ws}")
     frame = metrics_frame(workspace, runs or None)

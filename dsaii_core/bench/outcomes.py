@@ -33,7 +33,7 @@ class ClassOutcome:
 
 def class_outcome(ws: Workspace, run_id: int, class_name: str) -> ClassOutcome:
     """What a stored run saw and said for one class."""
-    folder = ws.path(stored_run(ws, run_id)["maps_dir"])
+    folder = ws.path(stored_run(ws, run_id).maps_dir)
     splits = read_mvtec(folder / DATASET_FOLDER, [class_name], test_only=True)
     scores = {key: score for (cls, key), score in scores_io.read_scores(folder / scores_io.SCORES_CSV).items()
               if cls == class_name}

@@ -32,6 +32,7 @@ from dsaii_core.atomic import atomic_write_text
 from dsaii_core.bench import map_store, metrics, scores_io
 from dsaii_core.bench.dataset import ORIGINS, BenchImage, ClassSplit, benchmark_root, is_workspace, read_mvtec
 from dsaii_core.bench.map_store import AnomalyMap
+from dsaii_core.catalog import Run
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import Workspace
 
@@ -288,10 +289,10 @@ def _imported_maps(maps_dir: Path, split: ClassSplit, progress: Callable[[float]
 
 
 # -- reading stored runs ----------------------------------------------------------------------
-def stored_run(ws: Workspace, run_id: int) -> dict:
-    """The catalog row of a run with a folder (settings decoded); DsaiiError when there is none."""
-    run = next((r for r in ws.catalog.runs() if r["id"] == run_id), None)
-    if run is None or not run["maps_dir"] or not ws.path(run["maps_dir"]).is_dir():
+def stored_run(ws: Workspace, run_id: int) -> Run:
+    """The catalog row of a run with a folder; DsaiiError when there is none."""
+    run = next((r for r in ws.catalog.runs() if r.id == run_id), None)
+    if run is None or not run.maps_dir or not ws.path(run.maps_dir).is_dir():
         raise DsaiiError(f"no stored run #{run_id} with maps")
     return run
 
@@ -299,10 +300,10 @@ def stored_run(ws: Workspace, run_id: int) -> dict:
 def load_report(ws: Workspace, run_id: int) -> RunReport:
     """A stored run as a report: metrics from the catalog, scores and notes from its folder."""
     run = stored_run(ws, run_id)
-    folder = ws.path(run["maps_dir"])
+    folder = ws.path(run.maps_dir)
     values: dict[str, dict[str, float | None]] = {}
     for row in ws.catalog.run_metrics([run_id]):
-        values.setdefault(row["class_name"], {})[row["metric"]] = row["value"]
+        values.setdefault(row.class_name, {})[row.metric] = row.value
     table = scores_io.read_scores(folder / scores_io.SCORES_CSV) if (folder / scores_io.SCORES_CSV).is_file() else {}
     notes = json.loads((folder / NOTES_JSON).read_text(encoding="utf-8")) if (folder / NOTES_JSON).is_file() else {}
     folders = {s.name: s.folder.name for s in read_mvtec(folder / DATASET_FOLDER, test_only=True)} \
@@ -310,7 +311,7 @@ def load_report(ws: Workspace, run_id: int) -> RunReport:
     classes = [ClassResult(name, folders.get(name, name), {**dict.fromkeys(METRICS), **values[name]},
                            {k: v for (c, k), v in table.items() if c == name}, notes.get(name, []))
                for name in sorted(values)]
-    return RunReport(run["name"], run["detector"], run["settings"], classes, run_id, folder)
+    return RunReport(run.name, run.detector, run.settings, classes, run_id, folder)
 
 
 FRAME_COLUMNS = ["run_id", "run", "detector", "class", "anomalies", "metric", "value"]
@@ -318,11 +319,10 @@ FRAME_COLUMNS = ["run_id", "run", "detector", "class", "anomalies", "metric", "v
 
 def metrics_frame(ws: Workspace, run_ids: list[int] | None = None) -> pd.DataFrame:
     """Long table of stored metrics: run_id, run, detector, class, anomalies (all / real / synthetic), metric, value."""
-    runs = {r["id"]: r for r in ws.catalog.runs()}
-    rows = [{"run_id": m["run_id"], "run": f"#{m['run_id']} {runs[m['run_id']]['name']}",
-             "detector": runs[m["run_id"]]["detector"], "class": m["class_name"], "anomalies": anomalies,
-             "metric": metric, "value": m["value"]}
-            for m in ws.catalog.run_metrics(run_ids) for metric, anomalies in [split_metric(m["metric"])]]
+    runs = {r.id: r for r in ws.catalog.runs()}
+    rows = [{"run_id": m.run_id, "run": f"#{m.run_id} {runs[m.run_id].name}", "detector": runs[m.run_id].detector,
+             "class": m.class_name, "anomalies": anomalies, "metric": metric, "value": m.value}
+            for m in ws.catalog.run_metrics(run_ids) for metric, anomalies in [split_metric(m.metric)]]
     return pd.DataFrame(rows, columns=FRAME_COLUMNS)
 
 
@@ -343,6 +343,6 @@ def compare_runs(ws: Workspace, run_ids: list[int], metric: str = "image_auroc",
 
 def stored_scores(ws: Workspace, run_id: int) -> pd.DataFrame:
     """class, image, score of a stored run (from its scores.csv)."""
-    table = scores_io.read_scores(ws.path(stored_run(ws, run_id)["maps_dir"]) / scores_io.SCORES_CSV)
+    table = scores_io.read_scores(ws.path(stored_run(ws, run_id).maps_dir) / scores_io.SCORES_CSV)
     return pd.DataFrame([{"class": c, "image": i, "score": s} for (c, i), s in table.items()],
                         columns=["class", "image", "score"])

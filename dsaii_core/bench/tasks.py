@@ -58,7 +58,7 @@ class BenchTask(jobs.Task):
 
     def __init__(self, ws: Workspace, job: jobs.Job):
         self.ws, self.job_id, self.run_id = ws, job.id, run_of_job(job)
-        self.folder = ws.path(stored_run(ws, self.run_id)["maps_dir"])
+        self.folder = ws.path(stored_run(ws, self.run_id).maps_dir)
         self.spec = DetectorSpec(**job.params["detector"])
         self.shots = job.params.get("shots")
 

@@ -6,6 +6,7 @@ import json
 import time
 
 from dsaii_core.catalog.connection import Connected
+from dsaii_core.catalog.rows import Run, RunMetric, run_metric_row, run_row
 
 
 class Runs(Connected):
@@ -26,16 +27,15 @@ class Runs(Connected):
             conn.executemany("INSERT OR REPLACE INTO run_metrics (run_id, class_name, metric, value) VALUES (?,?,?,?)",
                              [(run_id, class_name, metric, value) for metric, value in metrics.items()])
 
-    def runs(self) -> list[dict]:
+    def runs(self) -> list[Run]:
         """Every run, oldest first, with its settings decoded."""
-        rows = self.db.execute("SELECT * FROM runs ORDER BY id")
-        return [{**dict(r), "settings": json.loads(r["settings"])} for r in rows]
+        return [run_row(r) for r in self.db.execute("SELECT * FROM runs ORDER BY id")]
 
-    def run_metrics(self, run_ids: list[int] | None = None) -> list[dict]:
-        """Rows (run_id, class_name, metric, value) of some runs (all when None)."""
+    def run_metrics(self, run_ids: list[int] | None = None) -> list[RunMetric]:
+        """The metrics of some runs (all when None), by run, class and metric."""
         where, args = ("", []) if run_ids is None else (f"WHERE run_id IN ({','.join('?' * len(run_ids))})", run_ids)
         rows = self.db.execute(f"SELECT * FROM run_metrics {where} ORDER BY run_id, class_name, metric", args)
-        return [dict(r) for r in rows]
+        return [run_metric_row(r) for r in rows]
 
     def delete_run(self, run_id: int) -> None:
         with self.transaction() as conn:

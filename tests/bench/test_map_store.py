@@ -72,16 +72,16 @@ def to_legacy_run(folder, split_names):
 
 def test_runs_stored_before_the_compact_format_still_work(run_ws, tmp_path):
     run, = run_ws.catalog.runs()
-    folder = run_ws.path(run["maps_dir"])
-    before = class_curves(class_outcome(run_ws, run["id"], "hazelnut"), points=64)
+    folder = run_ws.path(run.maps_dir)
+    before = class_curves(class_outcome(run_ws, run.id, "hazelnut"), points=64)
     to_legacy_run(folder, ["hazelnut", "transistor"])
     assert not map_store.has_class(folder, "hazelnut") and map_store.stored_bytes(folder) > 0
-    outcome = class_outcome(run_ws, run["id"], "hazelnut")
+    outcome = class_outcome(run_ws, run.id, "hazelnut")
     after = class_curves(outcome, points=64)
     assert outcome.read_map(outcome.split.test[0].key).dtype == np.float32
     for name in before:
         assert np.allclose(before[name][1], after[name][1])
     report = import_run(run_ws.root, folder, "legacy copy", seed=0)
     frame = metrics_frame(run_ws).pivot_table(index=["class", "metric"], columns="run_id", values="value")
-    assert np.allclose(frame[run["id"]], frame[report.run_id], atol=1e-4, equal_nan=True)
-    assert map_store.has_class(run_ws.path(run_ws.catalog.runs()[-1]["maps_dir"]), "hazelnut")
+    assert np.allclose(frame[run.id], frame[report.run_id], atol=1e-4, equal_nan=True)
+    assert map_store.has_class(run_ws.path(run_ws.catalog.runs()[-1].maps_dir), "hazelnut")

@@ -29,7 +29,7 @@ def test_heatmap_and_wide_table(run_ws):
 
 
 def test_curves_and_worst_cases_of_a_class(run_ws):
-    run_id = run_ws.catalog.runs()[0]["id"]
+    run_id = run_ws.catalog.runs()[0].id
     outcome = class_outcome(run_ws, run_id, "hazelnut")
     curves = class_curves(outcome, points=64)
     for name in ("image ROC", "pixel ROC", "PRO"):

@@ -14,13 +14,13 @@ from dsaii_core.errors import DsaiiError
 
 def test_baseline_run_is_stored_with_metrics_settings_and_maps(run_ws):
     run, = run_ws.catalog.runs()
-    assert run["detector"] == "baseline" and run["settings"]["shots"] == 5 and run["settings"]["seed"] == 0
-    assert "weak baseline" in run["settings"]["label"]
+    assert run.detector == "baseline" and run.settings["shots"] == 5 and run.settings["seed"] == 0
+    assert "weak baseline" in run.settings["label"]
     frame = metrics_frame(run_ws)
     assert set(frame["class"]) == {"hazelnut", "transistor"} and set(frame["metric"]) == set(METRICS)
     assert frame["value"].between(0, 1).all()
-    maps_dir = run_ws.path(run["maps_dir"])
-    scores = stored_scores(run_ws, run["id"])
+    maps_dir = run_ws.path(run.maps_dir)
+    scores = stored_scores(run_ws, run.id)
     with benchmark_root(run_ws.root, seed=0) as (root, _):
         for split in read_mvtec(root):
             assert len(scores[scores["class"] == split.name]) == len(split.test)
@@ -38,7 +38,7 @@ def test_baseline_run_is_stored_with_metrics_settings_and_maps(run_ws):
 
 def test_runs_are_reproducible_and_comparable(run_ws):
     run_detector(run_ws.root, DetectorSpec("baseline", seed=0), shots=5, name="again", class_names=["hazelnut"])
-    first, second = (r["id"] for r in run_ws.catalog.runs())
+    first, second = (r.id for r in run_ws.catalog.runs())
     table = compare_runs(run_ws, [first, second], "pixel_auroc")
     assert list(table.columns) == [f"#{first} baseline", f"#{second} again"]
     assert table.loc["hazelnut"].iloc[0] == table.loc["hazelnut"].iloc[1]

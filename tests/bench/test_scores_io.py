@@ -22,10 +22,10 @@ def stored_metrics(ws, run_id):
 def test_a_stored_run_reimports_to_the_same_metrics(run_ws, tmp_path):
     run, = run_ws.catalog.runs()
     maps_dir = tmp_path / "maps"
-    shutil.copytree(run_ws.path(run["maps_dir"]), maps_dir)
+    shutil.copytree(run_ws.path(run.maps_dir), maps_dir)
     report = import_run(run_ws.root, maps_dir, "reimported", seed=0)
     assert report.detector == "imported" and report.settings["scores"] == "scores.csv"
-    assert stored_metrics(run_ws, report.run_id) == stored_metrics(run_ws, run["id"])
+    assert stored_metrics(run_ws, report.run_id) == stored_metrics(run_ws, run.id)
 
 
 def synthetic_maps(ws, folder, write):

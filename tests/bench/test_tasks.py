@@ -26,11 +26,11 @@ def test_a_killed_bench_job_resumes_at_the_next_class(bench_ws):
     assert job.total == 2 and bench_ws.catalog.run_metrics([run_id]) == []
     with pytest.raises(RuntimeError, match="worker killed"):
         jobs.run_job(bench_ws, job.id, executor=CrashAfterFirstClass())
-    done = {m["class_name"] for m in bench_ws.catalog.run_metrics([run_id])}
+    done = {m.class_name for m in bench_ws.catalog.run_metrics([run_id])}
     assert done == {"hazelnut"}
-    dataset = bench_ws.path(stored_run(bench_ws, run_id)["maps_dir"]) / DATASET_FOLDER
+    dataset = bench_ws.path(stored_run(bench_ws, run_id).maps_dir) / DATASET_FOLDER
     assert not (dataset / "hazelnut" / "train").exists() and (dataset / "hazelnut" / "test").is_dir()
-    first = {m["metric"]: m["value"] for m in bench_ws.catalog.run_metrics([run_id])}
+    first = {m.metric: m.value for m in bench_ws.catalog.run_metrics([run_id])}
     jobs.prepare_resume(bench_ws.catalog, job.id)
     assert jobs.run_job(bench_ws, job.id).state == "done"
     report = load_report(bench_ws, run_id)

@@ -257,8 +257,8 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     ui.click(".st-key-bench_run button")
     ui.wait_until(lambda: ws.catalog.runs(), 30)
     [run] = ws.catalog.runs()
-    ui.wait_until(lambda: any(r["class_name"] == "hazelnut" for r in ws.catalog.run_metrics([run["id"]])), 180)
-    metrics = {r["metric"]: r["value"] for r in ws.catalog.run_metrics([run["id"]])}
+    ui.wait_until(lambda: any(r.class_name == "hazelnut" for r in ws.catalog.run_metrics([run.id])), 180)
+    metrics = {r.metric: r.value for r in ws.catalog.run_metrics([run.id])}
     assert 0.0 <= metrics["image_auroc"] <= 1.0 and 0.0 <= metrics["pixel_auroc"] <= 1.0
     ui.wait_text("One class of one run", timeout=60)
     chart = WebDriverWait(ui.driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"))[0]
@@ -282,8 +282,8 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     tile = ws.get_class("magnetic tile")
     normals, anomalies = (ws.catalog.items(tile.id, role) for role in ("normal", "anomaly"))
     assert len(normals) == 3 and len(anomalies) == 3 and all(a.mask_id for a in anomalies)  # no mask as an image
-    names = [ws.catalog.provenance(i.id)["original_name"] for i in normals + anomalies]
+    names = [ws.catalog.provenance(i.id).original_name for i in normals + anomalies]
     assert all(n.startswith("Magnetic-tile/MT_") and n.endswith(".jpg") for n in names)
-    assert {ws.catalog.provenance(i.id)["license"] for i in normals + anomalies} == {"research use with citation"}
+    assert {ws.catalog.provenance(i.id).license for i in normals + anomalies} == {"research use with citation"}
     show_last_message(ui)
     ui.screenshot("walkthrough-12-collect-masks-beside-images")

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dsaii_core import jobs
-from dsaii_core.export import LAYOUTS, default_out, download_name, zip_folder
+from dsaii_core.export import LAYOUTS, default_out, download_name, zip_export
 from dsaii_core.export_job import JOB_KIND, export_check, job_export_report, start_export_job
 from dsaii_core.stats import class_stats
 from app_pages import _jobs
@@ -89,7 +89,8 @@ if done:
             st.dataframe(pd.DataFrame([{"file": p.path, "problem": p.what, "kind": p.kind} for p in check.problems]),
                          width="stretch", hide_index=True)
     if report.out.is_dir():
-        # Zipped only when the user clicks (Streamlit calls the function then), not on every rerun.
-        st.download_button("Download as zip", data=lambda folder=report.out: zip_folder(folder),
+        # Zipped only when the user clicks (Streamlit calls the function then), into the cache, once per export.
+        st.download_button("Download as zip",
+                           data=lambda folder=report.out: zip_export(folder, ws.cache_dir / "downloads").read_bytes(),
                            file_name=download_name(ws, report.layout), mime="application/zip", on_click="ignore",
                            key="export_download")

@@ -13,7 +13,6 @@ if anything fails.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import secrets
@@ -343,15 +342,30 @@ def download_name(ws: Workspace, layout: str) -> str:
     return f"{ws.root.name}-{layout}.zip"
 
 
-def zip_folder(folder: Path) -> bytes:
-    """A deterministic zip of a folder (sorted entries, fixed timestamps) for download.
+def zip_export(folder: Path, cache: Path) -> Path:
+    """A deterministic zip of an export folder (sorted entries, fixed timestamps) for download, written file by file
+    to `cache` (never whole in memory) and reused while the folder's files are unchanged.
 
     Images are stored as they are (deflating a PNG again costs time and saves nothing).
     """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-            info = zipfile.ZipInfo(f"{Path(folder).name}/{path.relative_to(folder).as_posix()}", (1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_STORED if is_image_name(path.name) else zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
-    return buffer.getvalue()
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    stamp = "\n".join(f"{p.relative_to(folder).as_posix()}\t{p.stat().st_size}\t{p.stat().st_mtime_ns}" for p in files)
+    path = cache / f"{folder.name}-{sha256_bytes(stamp.encode())[:16]}.zip"
+    if path.is_file():
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    for old in cache.glob(f"{folder.name}-*.zip"):  # an earlier export of this folder: replaced
+        old.unlink(missing_ok=True)
+    partial = cache / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    try:
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in files:
+                info = zipfile.ZipInfo(f"{folder.name}/{file.relative_to(folder).as_posix()}", (1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_STORED if is_image_name(file.name) else zipfile.ZIP_DEFLATED
+                with file.open("rb") as source, archive.open(info, "w") as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path

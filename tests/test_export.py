@@ -1,13 +1,15 @@
 import hashlib
 import json
 
+import zipfile
+
 import numpy as np
 import pytest
 
 from dsaii_core import imageio
 from dsaii_core.errors import DsaiiError
 from dsaii_core import export as export_module
-from dsaii_core.export import MARKER, default_out, download_name, export_workspace, split_normals, zip_folder
+from dsaii_core.export import MARKER, default_out, download_name, export_workspace, split_normals, zip_export
 from dsaii_core.inpaint.generate import start_inpaint_job
 from dsaii_core.jobs import run_job
 from tests.fixtures.masked_ws import build_masked_ws
@@ -24,7 +26,11 @@ def test_export_is_byte_identical_when_repeated(demo_ws, tmp_path, layout):
     export_workspace(demo_ws, tmp_path / "a", layout)
     export_workspace(demo_ws, tmp_path / "b", layout)
     assert tree(tmp_path / "a") == first == tree(tmp_path / "b")
-    assert zip_folder(tmp_path / "a") == zip_folder(tmp_path / "a")
+    zipped = zip_export(tmp_path / "a", tmp_path / "cache-1")
+    assert zipped.read_bytes() == zip_export(tmp_path / "a", tmp_path / "cache-2").read_bytes()
+    assert zip_export(tmp_path / "a", tmp_path / "cache-1") == zipped  # reused while the export is unchanged
+    with zipfile.ZipFile(zipped) as archive:
+        assert {n.removeprefix("a/"): archive.read(n) for n in archive.namelist()} == first
 
 
 def test_dsaii_layout_pairs_anomalies_and_masks(demo_ws, tmp_path):

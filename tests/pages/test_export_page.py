@@ -103,10 +103,10 @@ def test_the_zip_is_not_built_on_every_rerun(demo_ws, monkeypatch):
     at = page(demo_ws)
     at.button(key="export").click().run()
 
-    def no_zip(folder):
+    def no_zip(folder, cache):
         raise AssertionError("zipped on a rerun")
 
-    monkeypatch.setattr(export_module, "zip_folder", no_zip)
+    monkeypatch.setattr(export_module, "zip_export", no_zip)
     at.run()
     assert not at.exception and at.get("download_button")
 

@@ -262,7 +262,8 @@ def executor_settings(ws: Workspace) -> None:
         return
     with st.expander(f"Jobs run on {EXECUTOR_LABELS[choice.kind]}"):
         kind = st.radio("Executor", EXECUTORS, index=EXECUTORS.index(choice.kind), format_func=EXECUTOR_LABELS.get,
-                        key="executor_kind", help="Jobs started from now on run there (mask making, inpainting, benchmarks…).")
+                        key="executor_kind",
+                        help="Jobs started from now on run there (mask making, inpainting, benchmarks…).")
         local = kind == "local"
         address = st.text_input("Ray address", value=choice.ray_address or "", key="ray_address", disabled=local,
                                 help="auto: the cluster this machine joined with `ray start`; empty: start a "

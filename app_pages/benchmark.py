@@ -82,8 +82,9 @@ with st.expander("Run a detector", expanded=not runs):
             st.rerun()
 
 
-_jobs.job_panel(ws, JOB_KIND, "bench_jobs",
-                lambda job: f"Run #{run_of_job(job)} · {job.params['detector']['name']}", hide_done=True, rerun_on_progress=True)  # each class that lands redraws the dashboard below
+# Each class that lands redraws the dashboard below.
+_jobs.job_panel(ws, JOB_KIND, "bench_jobs", lambda job: f"Run #{run_of_job(job)} · {job.params['detector']['name']}",
+                hide_done=True, rerun_on_progress=True)
 
 with st.expander("Import a detector's maps"):
     st.caption("A folder of `<class>/<defect>/<stem>.npy` (or .tiff / .png) maps for the MVTec export made with "

@@ -1,31 +1,28 @@
 """`python -m dsaii_core ...`: every phase headless, calling the same functions as the pages.
 
 User errors (DsaiiError) print one line and exit 1; bad usage exits 2 (click's convention).
-Phase modules add their commands through a `register(app)` function listed in PHASE_MODULES.
+Each module of PHASE_MODULES holds a phase's commands in its own `app`, merged into this one.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import sqlite3
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 import typer
-from tqdm import tqdm
 
-from dsaii_core.catalog import ACTION_KINDS, os_user
+from dsaii_core.catalog import ACTION_KINDS
+from dsaii_core.cli_options import EXECUTOR, NUM_GPUS, RAY_ADDRESS, WORKERS, echo_json, executor_for, progress_bar
 from dsaii_core.errors import DsaiiError, failure_message
-from dsaii_core.executor_cli import EXECUTOR, NUM_GPUS, RAY_ADDRESS, WORKERS, executor_for
 from dsaii_core.workspace import MARKER, Workspace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="DSAII Studio: build synthetic industrial-anomaly datasets and benchmark detectors.")
 
-# Modules that define `register(app)` to add a phase's commands.
+# The modules of each phase's commands (their `app`s are merged into this one).
 PHASE_MODULES: list[str] = [
     "dsaii_core.collect.cli",
     "dsaii_core.inpaint.cli",
@@ -35,23 +32,6 @@ PHASE_MODULES: list[str] = [
     "dsaii_core.class_cli",
     "dsaii_core.server.serve",
 ]
-
-
-@contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[float], None]]:
-    """A tqdm bar driven by a `progress(fraction)` callback, as core functions take."""
-    with tqdm(total=1000, desc=label, unit="‰", file=sys.stderr, leave=False, disable=None) as bar:
-        def update(fraction: float) -> None:
-            bar.update(int(round(min(max(fraction, 0.0), 1.0) * 1000)) - bar.n)
-        yield update
-
-
-AS_USER = typer.Option(os_user(), "--user", show_default="the OS user",
-                       help="Your name, saved with the changes (Undo in the app reverts them as yours).")
-
-
-def echo_json(data: object) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
 
 
 @app.command()
@@ -248,9 +228,11 @@ def undo(ws: Path, class_name: str = typer.Argument(..., metavar="CLASS"),
     typer.echo(f"{undone.describe()} [{undone.action.kind}, {len(undone.decisions)} change(s)]")
 
 
+for _module in PHASE_MODULES:
+    app.add_typer(importlib.import_module(_module).app)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
-    for module in PHASE_MODULES:
-        importlib.import_module(module).register(app)
     try:
         app(args=argv, prog_name="python -m dsaii_core")
     except DsaiiError as exc:

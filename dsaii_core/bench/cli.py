@@ -11,9 +11,8 @@ from typing import Optional
 
 import typer
 
-from dsaii_core.cli import echo_json, progress_bar
 from dsaii_core.errors import DsaiiError
-from dsaii_core.executor_cli import EXECUTOR, NUM_GPUS, RAY_ADDRESS, WORKERS, executor_for
+from dsaii_core.cli_options import EXECUTOR, NUM_GPUS, RAY_ADDRESS, WORKERS, echo_json, executor_for, progress_bar
 from dsaii_core.workspace import Workspace
 
 bench = typer.Typer(no_args_is_help=True, help="Benchmark anomaly detectors on a workspace's MVTec export.")
@@ -126,5 +125,5 @@ def report(ws: Path = typer.Argument(..., help="Workspace folder."),
         typer.echo(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="n/a"))
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(bench, name="bench")
+app = typer.Typer()  # its commands join the root command (dsaii_core.cli)
+app.add_typer(bench, name="bench")

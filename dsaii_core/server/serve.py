@@ -14,6 +14,8 @@ import tomllib
 from pathlib import Path
 from typing import Optional
 
+import typer
+
 from dsaii_core.errors import DsaiiError
 from dsaii_core.server.config import DATA_ROOT_ENV, WORKSPACE_ENV, ServerConfig
 
@@ -84,30 +86,31 @@ def describe(host: str, port: int, config: ServerConfig) -> str:
     return f"serving DSAII Studio on http://{host}:{port} ({who}{root})"
 
 
-def register(app) -> None:
-    import typer
+app = typer.Typer()  # its commands join the root command (dsaii_core.cli)
 
-    @app.command()
-    def serve(host: str = typer.Option("localhost", "--host", help="Address to listen on; 0.0.0.0 for every "
-                                       "network interface (needs \\[auth] in the secrets, or --trusted-network)."),
-              port: int = typer.Option(8501, "--port"),
-              workspace: Optional[Path] = typer.Option(None, "--workspace", help="The workspace opened first "
-                                                       "(default: DSAII_WORKSPACE, else workspaces/demo)."),
-              data_root: Optional[Path] = typer.Option(None, "--data-root", help="Every folder typed in the app "
-                                                       "must lie under it (default: the workspace's parent)."),
-              secrets: Optional[list[Path]] = typer.Option(None, "--secrets", help="secrets.toml to read "
-                                                           "(default: ~/.streamlit and ./.streamlit); repeatable."),
-              trusted_network: bool = typer.Option(False, "--trusted-network", help="Serve on a network address "
-                                                   "without sign-in: everyone who can reach it may do anything.")):
-        """Serve the app to a lab: sign-in through the identity provider of secrets.toml, roles, the data root."""
-        environ: dict[str, str] = dict(os.environ)
-        if workspace is not None:
-            environ[WORKSPACE_ENV] = str(workspace.expanduser().resolve())
-        if data_root is not None:
-            environ[DATA_ROOT_ENV] = str(data_root.expanduser().resolve())
-        files = secrets_files(secrets)
-        config = ServerConfig.load(read_secrets(files), environ)
-        command = serve_command(host, port, files, config, trusted_network)
-        typer.echo(describe(host, port, config), err=True)
-        os.chdir(REPO)  # the checkout's .streamlit/config.toml; the secrets files are absolute
-        os.execve(command[0], command, environ)
+
+
+@app.command()
+def serve(host: str = typer.Option("localhost", "--host", help="Address to listen on; 0.0.0.0 for every "
+                                   "network interface (needs \\[auth] in the secrets, or --trusted-network)."),
+          port: int = typer.Option(8501, "--port"),
+          workspace: Optional[Path] = typer.Option(None, "--workspace", help="The workspace opened first "
+                                                   "(default: DSAII_WORKSPACE, else workspaces/demo)."),
+          data_root: Optional[Path] = typer.Option(None, "--data-root", help="Every folder typed in the app "
+                                                   "must lie under it (default: the workspace's parent)."),
+          secrets: Optional[list[Path]] = typer.Option(None, "--secrets", help="secrets.toml to read "
+                                                       "(default: ~/.streamlit and ./.streamlit); repeatable."),
+          trusted_network: bool = typer.Option(False, "--trusted-network", help="Serve on a network address "
+                                               "without sign-in: everyone who can reach it may do anything.")):
+    """Serve the app to a lab: sign-in through the identity provider of secrets.toml, roles, the data root."""
+    environ: dict[str, str] = dict(os.environ)
+    if workspace is not None:
+        environ[WORKSPACE_ENV] = str(workspace.expanduser().resolve())
+    if data_root is not None:
+        environ[DATA_ROOT_ENV] = str(data_root.expanduser().resolve())
+    files = secrets_files(secrets)
+    config = ServerConfig.load(read_secrets(files), environ)
+    command = serve_command(host, port, files, config, trusted_network)
+    typer.echo(describe(host, port, config), err=True)
+    os.chdir(REPO)  # the checkout's .streamlit/config.toml; the secrets files are absolute
+    os.execve(command[0], command, environ)

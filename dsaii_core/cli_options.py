@@ -1,13 +1,17 @@
-"""The options that pick where a job command's work runs (`--executor local|ray`, ...), shared by the commands."""
+"""What the commands share: options (where a job runs: `--executor local|ray`, ...; `--user`), the progress bar
+and JSON output. Every module of commands imports it; it imports none of them."""
 
 from __future__ import annotations
 
+import json
+import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import typer
+from tqdm import tqdm
 
-from dsaii_core.catalog import Catalog
+from dsaii_core.catalog import Catalog, os_user
 from dsaii_core.jobs import Executor, ExecutorChoice
 
 EXECUTOR = typer.Option(None, "--executor", help="local (this process) or ray (a Ray cluster); default: the "
@@ -31,3 +35,20 @@ def executor_for(catalog: Catalog | None, kind: str | None, ray_address: str | N
         yield executor
     finally:
         executor.close()
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[float], None]]:
+    """A tqdm bar driven by a `progress(fraction)` callback, as core functions take."""
+    with tqdm(total=1000, desc=label, unit="‰", file=sys.stderr, leave=False, disable=None) as bar:
+        def update(fraction: float) -> None:
+            bar.update(int(round(min(max(fraction, 0.0), 1.0) * 1000)) - bar.n)
+        yield update
+
+
+AS_USER = typer.Option(os_user(), "--user", show_default="the OS user",
+                       help="Your name, saved with the changes (Undo in the app reverts them as yours).")
+
+
+def echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))

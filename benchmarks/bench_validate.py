@@ -49,14 +49,15 @@ def source_photos() -> list[np.ndarray]:
     return [imageio.read_image(p) for p in paths if imageio.is_image_name(p.name)]
 
 
-def normal_from(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random crop, turn, mirror and brightness change of a photo, scaled to 256–512 px."""
+def normal_from(photo: np.ndarray, rng: np.random.Generator,
+                sides: tuple[int, ...] = (256, 320, 384, 448, 512)) -> np.ndarray:
+    """A random crop, turn, mirror and brightness change of a photo, scaled to one of `sides` px."""
     height, width = photo.shape[:2]
     side = int(min(height, width) * rng.uniform(0.6, 1.0))
     top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
     crop = np.rot90(photo[top:top + side, left:left + side], int(rng.integers(4)))
     crop = crop[:, ::-1] if rng.random() < 0.5 else crop
-    size = int(rng.choice([256, 320, 384, 448, 512]))
+    size = int(rng.choice(sides))
     out = cv2.resize(np.ascontiguousarray(crop), (size, size), interpolation=cv2.INTER_AREA)
     return np.clip(out.astype(np.float32) * rng.uniform(0.85, 1.15), 0, 255).astype(np.uint8)
 

@@ -43,8 +43,8 @@ def curate(ws: Path, class_name: str = typer.Argument(..., metavar="CLASS"),
     if keep or drop or reset or keep_top is not None:
         return
     statuses = None if status == "all" else (status,)
-    rows = [{"id": r["id"], "status": r["status"], "file": r["file"], "similarity": r["info"].get("similarity"),
-             "license": r["license"], "url": r["source_url"]}
+    rows = [{"id": r.id, "status": r.status, "file": r.file, "similarity": r.similarity, "license": r.license,
+             "url": r.source_url}
             for r in workspace.catalog.candidate_rows(cls.id, statuses=statuses)]
     if as_json:
         echo_json(rows)

@@ -10,8 +10,8 @@ from dsaii_core.catalog.items import Items
 from dsaii_core.catalog.jobs import Jobs
 from dsaii_core.catalog.masks import Masks
 from dsaii_core.catalog.rows import (ACTION_KINDS, ACTIVE_STATES, ANOMALY_STATUSES, JOB_FINAL_STATES, NORMAL_STATUSES,
-                                     Action, BankMaskRow, Decision, ImageClass, Item, Job, Mask, Provenance, Run,
-                                     RunMetric, Undone, os_user)
+                                     Action, BankMaskRow, CrawledUrl, CurationRow, Decision, ImageClass, Item, Job,
+                                     Mask, Provenance, Run, RunMetric, Undone, os_user)
 from dsaii_core.catalog.runs import Runs
 from dsaii_core.catalog.schema import MIGRATIONS, SCHEMA_VERSION
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from dsaii_core.catalog.actions import reject_rivals
 from dsaii_core.catalog.connection import Connected
-from dsaii_core.catalog.rows import ANOMALY_STATUSES, NORMAL_STATUSES, Item, Provenance, item_row, provenance_row
+from dsaii_core.catalog.rows import (ANOMALY_STATUSES, NORMAL_STATUSES, CrawledUrl, CurationRow, Item, Provenance,
+                                     item_row, provenance_row)
 from dsaii_core.errors import DsaiiError
 
 
@@ -121,7 +122,8 @@ class Items(Connected):
         return provenance_row(row) if row else Provenance(item_id)
 
     def candidate_rows(self, class_id: int, statuses: tuple[str, ...] | None = None,
-                       licenses: tuple[str, ...] | None = None, engines: tuple[str, ...] | None = None) -> list[dict]:
+                       licenses: tuple[str, ...] | None = None,
+                       engines: tuple[str, ...] | None = None) -> list[CurationRow]:
         """Normal items of a class joined with their provenance (lightweight: no image data), by id."""
         where, args = ["i.class_id = ?", "i.role = 'normal'"], [class_id]
         for column, values in (("i.status", statuses), ("COALESCE(p.license, '')", licenses),
@@ -133,7 +135,7 @@ class Items(Connected):
             "SELECT i.id, i.file, i.status, i.width, i.height, i.origin, i.info, p.source_url, p.page_url,"
             " p.license, p.attribution, p.engine, p.query, p.title, p.fetched_at FROM items i"
             f" LEFT JOIN provenance p ON p.item_id = i.id WHERE {' AND '.join(where)} ORDER BY i.id", args)
-        return [{**dict(r), "info": json.loads(r["info"])} for r in rows]
+        return [CurationRow(**{**dict(r), "info": json.loads(r["info"])}) for r in rows]
 
     def record_crawl_url(self, class_id: int, url: str, state: str, reason: str | None = None,
                          item_id: int | None = None, engine: str | None = None) -> None:
@@ -142,13 +144,14 @@ class Items(Connected):
             conn.execute("INSERT OR REPLACE INTO crawl_urls (class_id, url, state, reason, item_id, engine, at)"
                          " VALUES (?,?,?,?,?,?,?)", (class_id, url, state, reason, item_id, engine, time.time()))
 
-    def crawl_urls(self, class_id: int, states: tuple[str, ...] | None = None) -> list[dict]:
+    def crawl_urls(self, class_id: int, states: tuple[str, ...] | None = None) -> list[CrawledUrl]:
         """Crawled URLs of a class (newest first), optionally only some states."""
         where, args = "class_id = ?", [class_id]
         if states is not None:
             where += f" AND state IN ({','.join('?' * len(states))})"
             args.extend(states)
-        return [dict(r) for r in self.db.execute(f"SELECT * FROM crawl_urls WHERE {where} ORDER BY at DESC", args)]
+        return [CrawledUrl(**dict(r)) for r in self.db.execute(f"SELECT * FROM crawl_urls WHERE {where} ORDER BY at DESC",
+                                                                args)]
 
     def known_files(self) -> set[str]:
         """Every workspace-relative file a row names (items, masks, bank masks): what `repair` must keep."""

@@ -108,6 +108,43 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class CurationRow:
+    """A normal image of a class as curation lists it: the item's columns (no pixels) and its provenance's."""
+    id: int
+    file: str
+    status: str
+    width: int
+    height: int
+    origin: str | None
+    info: dict
+    source_url: str | None
+    page_url: str | None
+    license: str | None
+    attribution: str | None
+    engine: str | None
+    query: str | None
+    title: str | None
+    fetched_at: float | None
+
+    @property
+    def similarity(self) -> float | None:
+        """Its similarity to the class's reference image (None when it was not ranked)."""
+        return self.info.get("similarity")
+
+
+@dataclass(frozen=True)
+class CrawledUrl:
+    """What became of a URL a crawl of a class met: 'added', 'duplicate', 'rejected' or 'failed'."""
+    class_id: int
+    url: str
+    state: str
+    reason: str | None
+    item_id: int | None
+    engine: str | None
+    at: float
+
+
+@dataclass(frozen=True)
 class BankMaskRow:
     """A defect mask of the workspace bank, as stored (cropped); masks.augment.BankMask is it decoded."""
     id: int

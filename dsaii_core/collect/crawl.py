@@ -104,7 +104,7 @@ def start_crawl_job(ws: Workspace, cls: ImageClass, *, reference: np.ndarray | N
             query = cls.name
         if found.needs == "reference" and reference is None:
             raise DsaiiError(f"engine {found.name} needs a reference image")
-        done = {row["url"] for row in ws.catalog.crawl_urls(cls.id, FINAL_STATES)}
+        done = {row.url for row in ws.catalog.crawl_urls(cls.id, FINAL_STATES)}
         candidates = found.search(reference=reference, query=query, limit=SEARCH_OVERSAMPLE * max_images + len(done))
     todo = {c.url: {"page_url": c.page_url, "title": c.title, "license": c.license, "attribution": c.attribution,
                     "engine": c.engine, "query": c.query}

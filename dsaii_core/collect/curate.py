@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dsaii_core.catalog import ImageClass
+from dsaii_core.catalog import CurationRow, ImageClass
 from dsaii_core.collect.dedupe import NEAR_DUPLICATE_BITS, ImageHashes, near_duplicate_groups
 from dsaii_core.errors import DsaiiError
 from dsaii_core.workspace import Workspace
@@ -87,7 +87,7 @@ def license_badge(license: str | None) -> tuple[str, str]:
 def facets(ws: Workspace, cls: ImageClass) -> Facets:
     """Counts of normal images by status, license and engine (for the filters)."""
     rows = ws.catalog.candidate_rows(cls.id, statuses=CURATE_STATUSES)
-    count = lambda key: dict(sorted(_counts(r[key] or NO_LICENSE for r in rows).items()))  # noqa: E731
+    count = lambda key: dict(sorted(_counts(getattr(r, key) or NO_LICENSE for r in rows).items()))  # noqa: E731
     return Facets(count("status"), count("license"), count("engine"))
 
 
@@ -106,10 +106,10 @@ def candidate_page(ws: Workspace, cls: ImageClass, filters: CandidateFilter = Ca
     if sort not in SORTS:
         raise DsaiiError(f"sort must be one of {SORTS}")
     rows = ws.catalog.candidate_rows(cls.id, filters.statuses, filters.licenses, filters.engines)
-    hashes = [ImageHashes.from_info(r["info"]) for r in rows]
+    hashes = [ImageHashes.from_info(r.info) for r in rows]
     labels = near_duplicate_groups(hashes, near_duplicate_bits)
     sizes = np.bincount(labels, minlength=len(rows)) if rows else np.zeros(0, int)
-    similarity = np.array([r["info"].get("similarity", -np.inf) for r in rows], dtype=float)
+    similarity = np.array([-np.inf if r.similarity is None else r.similarity for r in rows], dtype=float)
     position = np.arange(len(rows))
     if sort == "groups":  # groups in order of their best member's similarity, members by similarity
         best = np.full(len(rows), -np.inf)
@@ -127,10 +127,9 @@ def candidate_page(ws: Workspace, cls: ImageClass, filters: CandidateFilter = Ca
     return CandidatePage(items, len(rows), page, pages, groups=int(multi.size), duplicates=int(multi.sum() - multi.size))
 
 
-def _view(row: dict, group: int, group_size: int) -> CandidateView:
-    return CandidateView(row["id"], row["file"], row["status"], row["license"], row["engine"], row["title"],
-                         row["source_url"], row["page_url"], row["attribution"], row["info"].get("similarity"),
-                         group, group_size)
+def _view(row: CurationRow, group: int, group_size: int) -> CandidateView:
+    return CandidateView(row.id, row.file, row.status, row.license, row.engine, row.title, row.source_url,
+                         row.page_url, row.attribution, row.similarity, group, group_size)
 
 
 def decide(ws: Workspace, item_ids: list[int], status: str, user: str = "") -> int:
@@ -143,8 +142,8 @@ def decide(ws: Workspace, item_ids: list[int], status: str, user: str = "") -> i
 def keep_most_similar(ws: Workspace, cls: ImageClass, count: int, user: str = "") -> int:
     """Keep the `count` candidates most similar to the reference and drop the other candidates (one decision)."""
     rows = ws.catalog.candidate_rows(cls.id, statuses=("candidate",))
-    rows.sort(key=lambda r: (-r["info"].get("similarity", -math.inf), r["id"]))
-    keep, drop = [r["id"] for r in rows[:count]], [r["id"] for r in rows[count:]]
+    rows.sort(key=lambda r: (math.inf if r.similarity is None else -r.similarity, r.id))
+    keep, drop = [r.id for r in rows[:count]], [r.id for r in rows[count:]]
     return ws.catalog.set_status_batch({"kept": keep, "dropped": drop}, user)
 
 
@@ -153,12 +152,12 @@ def drop_near_duplicates(ws: Workspace, cls: ImageClass, near_duplicate_bits: in
     """In every near-duplicate group of candidates and kept images, drop all candidates but the best one
     (a kept image, else the most similar); one decision."""
     rows = ws.catalog.candidate_rows(cls.id, statuses=("candidate", "kept"))
-    labels = near_duplicate_groups([ImageHashes.from_info(r["info"]) for r in rows], near_duplicate_bits)
-    best: dict[int, dict] = {}
-    rank = lambda r: (r["status"] == "kept", r["info"].get("similarity", -math.inf), -r["id"])  # noqa: E731
+    labels = near_duplicate_groups([ImageHashes.from_info(r.info) for r in rows], near_duplicate_bits)
+    best: dict[int, CurationRow] = {}
+    rank = lambda r: (r.status == "kept", -math.inf if r.similarity is None else r.similarity, -r.id)  # noqa: E731
     for row, label in zip(rows, labels):
         if label not in best or rank(row) > rank(best[label]):
             best[label] = row
-    drop = [r["id"] for r, label in zip(rows, labels) if r["status"] == "candidate" and best[label] is not r]
+    drop = [r.id for r, label in zip(rows, labels) if r.status == "candidate" and best[label] is not r]
     return ws.catalog.set_status_batch({"dropped": drop}, user)
 

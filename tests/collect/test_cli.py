@@ -72,7 +72,7 @@ def test_a_killed_crawl_resumes_where_it_stopped(web, tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     first = Workspace.open(ws_root)
-    done = {row["url"] for row in first.catalog.crawl_urls(first.get_class("things").id)}
+    done = {row.url for row in first.catalog.crawl_urls(first.get_class("things").id)}
     assert 2 <= len(done) < len(GOOD)
     first.catalog.close()
     before = len(web.requests)

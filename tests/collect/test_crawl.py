@@ -62,7 +62,7 @@ def test_crawl_adds_good_images_with_full_provenance_and_rejects_hostile_ones(ws
         assert expected in reasons[path][1], (path, reasons[path])
     assert reasons["/mirror/coffee-near.jpg"][0] == "duplicate"
     assert [o.url for o in report.outcomes] == [web.url(p) for p in GOOD + list(HOSTILE)]  # in the engine's order
-    recorded = {row["url"]: row["state"] for row in ws.catalog.crawl_urls(cls.id)}
+    recorded = {row.url: row.state for row in ws.catalog.crawl_urls(cls.id)}
     assert recorded[web.url("/huge.png")] == "rejected" and recorded[web.url(GOOD[0])] == "added"
 
 

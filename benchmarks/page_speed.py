@@ -1,10 +1,12 @@
 """Page-speed budget with a large workspace: seconds from navigation to the first screen, per page.
 
-Generates (once) a workspace of 78 classes × 40 normal images (real demo images, recoloured so each
-is unique), then opens the sidebar, Curate, Review and Benchmark pages in headless Chromium, first
-visit and a second one (warm caches), and prints the seconds each took. Budget: under 2 s.
+Opens every page in headless Chromium, first visit and a second one (warm caches), and prints the seconds
+each took. Budget (issue 15): the app's first load under 2 s, every page's first screen under 1 s.
+Realistic: the workspace a seed-sized run leaves (`benchmarks/bench_seed_run.py --workspace DIR`: masks,
+anomalies, a benchmark run), given with --workspace. Without one, a workspace of 78 classes × 40 normal
+images (real demo images, recoloured so each is unique) is generated once.
 
-    python -m benchmarks.page_speed [--classes 78] [--per-class 40] [--workspace /tmp/large-ws]
+    python -m benchmarks.page_speed [--workspace /tmp/seed-run]  [--classes 78] [--per-class 40]
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from dsaii_core.demo import DEMO_DIR
 from dsaii_core.workspace import Workspace
 from scripts.browser import browsing, navigate, wait_rendered
 
-PAGES = {"curate": "Curate", "object_masks": "Object masks", "anomaly_masks": "Anomaly masks", "review": "Review",
-         "benchmark": "Benchmark", "": "Collect"}  # "" = the default page
-BUDGET_S = 2.0
+PAGES = {"curate": "Curate", "object_masks": "Object masks", "anomaly_masks": "Anomaly masks", "inpaint": "Inpaint",
+         "review": "Review", "export": "Export", "benchmark": "Benchmark", "": "Collect"}  # "" = the default page
+FIRST_LOAD_BUDGET_S, PAGE_BUDGET_S = 2.0, 1.0
 
 
 def make_large_workspace(root: Path, classes: int, per_class: int) -> Workspace:
@@ -50,19 +52,22 @@ def main() -> None:
     args = parser.parse_args()
     started = time.time()
     ws = make_large_workspace(args.workspace, args.classes, args.per_class)
-    print(f"workspace: {len(ws.catalog.classes())} classes, {len(ws.catalog.items())} images "
-          f"({time.time() - started:.0f} s to prepare) at {ws.root}")
+    anomalies = len(ws.catalog.items(role="anomaly"))
+    print(f"workspace: {len(ws.catalog.classes())} classes, {len(ws.catalog.items())} images ({anomalies} anomalies), "
+          f"{len(ws.catalog.runs())} benchmark run(s) ({time.time() - started:.0f} s to prepare) at {ws.root}")
     with browsing(ws.root) as (driver, url):
         driver.get(url)
-        print(f"first load of the app (front-end + sidebar + Collect): {wait_rendered(driver, 'Collect'):.2f} s")
-        print(f"{'page':<12}{'first visit s':>15}{'second visit s':>16}  budget {BUDGET_S} s")
+        first = wait_rendered(driver, "Collect")
+        print(f"first load of the app (front-end + sidebar + Collect): {first:.2f} s  "
+              f"{'ok' if first < FIRST_LOAD_BUDGET_S else 'OVER'} (budget {FIRST_LOAD_BUDGET_S} s)")
+        print(f"{'page':<14}{'first visit s':>15}{'second visit s':>16}  budget {PAGE_BUDGET_S} s")
         rows = {page: [] for page in PAGES}
         for _ in range(2):
             for page, title in PAGES.items():
                 rows[page].append(navigate(driver, page, title))
         for page, times in rows.items():
-            verdict = "ok" if max(times) < BUDGET_S else "OVER"
-            print(f"{page or 'collect':<12}{times[0]:>15.2f}{times[1]:>16.2f}  {verdict}")
+            verdict = "ok" if max(times) < PAGE_BUDGET_S else "OVER"
+            print(f"{page or 'collect':<14}{times[0]:>15.2f}{times[1]:>16.2f}  {verdict}")
 
 
 if __name__ == "__main__":

@@ -52,12 +52,10 @@ class Jobs(Connected):
     def jobs(self, kind: str | None = None, class_id: int | None = None, limit: int = 20) -> list[Job]:
         """Recent jobs, newest first; with `class_id`, that class's and those over several classes."""
         where, args = ["1"], []
-        if kind is not None:
-            where.append("j.kind = ?")
-            args.append(kind)
-        if class_id is not None:
-            where.append("(j.class_id = ? OR j.class_id IS NULL)")
-            args.append(class_id)
+        for clause, value in (("j.kind = ?", kind), ("(j.class_id = ? OR j.class_id IS NULL)", class_id)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
         rows = self.db.execute(f"{_JOB_ROWS} WHERE {' AND '.join(where)} ORDER BY j.id DESC LIMIT ?",
                                [*args, limit]).fetchall()
         return [job_row(r) for r in rows]

@@ -29,6 +29,15 @@ METHOD_LABELS = {
     "procedural": "Procedural damage: cracks, holes, stains (not diffusion)",
 }
 POISSON_PAD = 8
+SURFACE_PX = 8  # the surface a defect sits on: this close around its mask
+WINDOW_PX = 2 * SURFACE_PX  # a transplant works on the mask's box grown by this: it sees no further
+
+
+def mask_window(mask: np.ndarray, margin: int = WINDOW_PX) -> tuple[slice, slice]:
+    """(rows, cols) of the mask's bounding box grown by `margin` px, clipped to the image."""
+    x0, y0, x1, y1 = mask_bbox(mask)
+    height, width = mask.shape
+    return slice(max(0, y0 - margin), min(height, y1 + margin)), slice(max(0, x0 - margin), min(width, x1 + margin))
 
 
 @dataclass(frozen=True)
@@ -82,8 +91,14 @@ def _feather_inside(mask: np.ndarray, px: float) -> np.ndarray:
     return np.clip(inside / max(px, 1e-3), 0, 1).astype(np.float32)
 
 
-def transplant(image: np.ndarray, mask: np.ndarray, source: DefectSource, rng: np.random.Generator) -> np.ndarray:
-    """A real defect's texture stretched over the target mask, colour-matched and Poisson-blended."""
+def transplant(image: np.ndarray, mask: np.ndarray, source: DefectSource, rng: np.random.Generator,
+               source_ring: np.ndarray | None = None) -> np.ndarray:
+    """A real defect's texture stretched over the target mask, colour-matched and Poisson-blended.
+
+    Looks no further than SURFACE_PX around the mask, so the result inside a window of the image
+    around the mask (mask_window) is the same as on the whole image. `source_ring`: the source's
+    _ring(source.mask, SURFACE_PX), when the caller keeps it.
+    """
     x0, y0, x1, y1 = mask_bbox(mask)
     sx0, sy0, sx1, sy1 = _jitter(mask_bbox(source.mask), source.mask.shape, rng)
     # Quarter turns only when the defect is roughly square, so a long scratch keeps its direction.
@@ -98,10 +113,12 @@ def transplant(image: np.ndarray, mask: np.ndarray, source: DefectSource, rng: n
 
     patch = oriented(source.image, cv2.INTER_LINEAR)
     # Surface statistics: the source around its defect, the target around the mask.
-    source_ring = oriented(_ring(source.mask, 8).astype(np.uint8), cv2.INTER_NEAREST) > 0
+    if source_ring is None:
+        source_ring = _ring(source.mask, SURFACE_PX)
+    source_ring = oriented(source_ring.astype(np.uint8), cv2.INTER_NEAREST) > 0
     if not source_ring.any():
         source_ring = np.ones(size[::-1], bool)
-    matched = match_colours(patch, source_ring, image, _ring(mask, 8))
+    matched = match_colours(patch, source_ring, image, _ring(mask, SURFACE_PX))
     surface = matched[source_ring].mean(0)
     matched = np.clip((matched - surface) * rng.uniform(0.8, 1.4) + surface, 0, 255).astype(np.uint8)
     pad = POISSON_PAD
@@ -258,6 +275,7 @@ class ClassicalBackend:
         self.method = method
         self.defects = list(defects)
         self.textures = list(textures)
+        self._rings: dict[int, np.ndarray] = {}
 
     @property
     def label(self) -> str:
@@ -271,14 +289,14 @@ class ClassicalBackend:
             return "procedural"  # no real defect texture to transplant
         return method
 
-    def _pick_source(self, rng: np.random.Generator) -> DefectSource:
-        return self.defects[int(rng.integers(len(self.defects)))]
+    def _pick(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(len(self.defects)))
 
     def source_for(self, seed: int, params: InpaintParams | None = None) -> DefectSource | None:
         """The real defect `inpaint` transplants for `seed`; None when it paints no real defect."""
         if self.resolved_method(params) != "transplant":
             return None
-        return self._pick_source(np.random.default_rng(seed))  # the first draw of inpaint's generator
+        return self.defects[self._pick(np.random.default_rng(seed))]  # the first draw of inpaint's generator
 
     def inpaint(self, image: np.ndarray, mask: np.ndarray, prompt: str, negative_prompt: str, seed: int,
                 params: InpaintParams) -> np.ndarray:
@@ -286,15 +304,29 @@ class ClassicalBackend:
         check_pair(image, mask)
         rng = np.random.default_rng(seed)
         method = self.resolved_method(params)
+        grey = _is_grey(image)
+        window = (slice(None), slice(None))
         if method == "transplant":
-            result = transplant(image, mask, self._pick_source(rng), rng)
+            # Only the window around the mask is worked on (transplant looks no further; paste_outside keeps
+            # the rest): the same bytes as on the whole image, several times faster on a 512² photo.
+            window = mask_window(mask)
+            index = self._pick(rng)
+            result = transplant(image[window], mask[window], self.defects[index], rng, self._source_ring(index))
         elif method == "texture":
             result = texture_blend(image, mask, self.textures, rng)
         else:
             result = procedural(image, mask, rng)
-        if _is_grey(image):  # a grey part (e.g. magnetic tile) gets grey damage, not coloured paint
+        if grey:  # a grey part (e.g. magnetic tile) gets grey damage, not coloured paint
             result = np.repeat(cv2.cvtColor(result, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
-        return paste_outside(image, result, mask)
+        out = image.copy()
+        out[window] = paste_outside(image[window], result, mask[window])
+        return out
+
+    def _source_ring(self, index: int) -> np.ndarray:
+        """The surface ring of real defect `index`, computed once per backend."""
+        if index not in self._rings:
+            self._rings[index] = _ring(self.defects[index].mask, SURFACE_PX)
+        return self._rings[index]
 
     def inpaint_batch(self, requests: Sequence[InpaintRequest], params: InpaintParams) -> list[np.ndarray | Exception]:
         return inpaint_each(self, requests, params)

@@ -141,6 +141,7 @@ class InpaintTask(Task):
         self.uses_gpu = self.spec["backend"] == "diffusers"  # the web UI's GPU is the web UI's business
         self.job_id = job.id
         self._backends: dict[int, Backend] = {}
+        self._normal: tuple[tuple[int, str], np.ndarray] | None = None  # the last normal read (item id, file)
 
     def backend(self, cls: ImageClass) -> Backend:
         # Classical backends draw defects from the class; diffusion backends are one per job.
@@ -154,6 +155,15 @@ class InpaintTask(Task):
         normal = self.ws.catalog.item(mask.item_id)
         return mask, normal, self.ws.catalog.class_by_id(normal.class_id)
 
+    def _read_normal(self, item: Item) -> np.ndarray:
+        """The normal image of `item`, decoded once for its consecutive masks (a job lists an image's masks
+        together); read-only, as every backend and the QC only read it."""
+        if self._normal is None or self._normal[0] != (item.id, item.file):
+            image = self.ws.read_image(item)
+            image.flags.writeable = False
+            self._normal = (item.id, item.file), image
+        return self._normal[1]
+
     def compute(self, keys: Sequence[str], seeds: Sequence[int]) -> list[object]:
         outputs: list[object] = [None] * len(keys)
         groups: dict[int, list[tuple[int, InpaintRequest, ImageClass]]] = {}
@@ -161,7 +171,7 @@ class InpaintTask(Task):
             try:
                 mask, normal, cls = self._pair(key)
                 prompt, negative = class_prompts(cls)
-                request = InpaintRequest(self.ws.read_image(normal), self.ws.read_mask(mask),
+                request = InpaintRequest(self._read_normal(normal), self.ws.read_mask(mask),
                                          self.spec.get("prompt") or prompt,
                                          self.spec.get("negative_prompt") or negative, seed)
             except DsaiiError as exc:  # a file gone missing or unreadable fails this item only

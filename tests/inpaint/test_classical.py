@@ -137,3 +137,22 @@ def test_no_source_is_named_when_no_real_defect_is_painted(real):
     assert ClassicalBackend("procedural", [crack]).source_for(0) is None
     assert ClassicalBackend("auto").source_for(0) is None
     assert ClassicalBackend("auto", [crack]).source_for(0, InpaintParams(method="texture")) is None
+
+
+def test_a_transplant_worked_on_the_window_around_the_mask_is_the_whole_image_transplant(real):
+    # The backend works on the mask's box grown by WINDOW_PX only; the bytes are those of the whole image.
+    from dsaii_core.inpaint.base import paste_outside
+    from dsaii_core.inpaint.classical import transplant
+    normal, _, crack, _ = real
+    height, width = normal.shape[:2]
+    masks = []
+    for x0, y0, x1, y1 in [(100, 90, 150, 130), (0, 0, 40, 25), (width - 30, height - 50, width, height)]:
+        mask = np.zeros((height, width), np.uint8)
+        mask[y0:y1, x0:x1] = 255
+        masks.append(mask)
+    backend = ClassicalBackend("transplant", [crack])
+    for seed, mask in enumerate(masks * 2):
+        rng = np.random.default_rng(seed)
+        rng.integers(1)  # the source draw
+        whole = paste_outside(normal, transplant(normal, mask, crack, rng), mask)
+        assert np.array_equal(backend.inpaint(normal, mask, "", "", seed, InpaintParams()), whole)

@@ -50,3 +50,15 @@ def test_feather_is_one_on_the_mask_and_falls_to_zero():
     assert alpha[50, 50 + 10 + 4] > 0 and alpha[50, 50 + 10 + 4] < 1
     assert alpha[50, 50 + 10 + 12] == 0
     assert np.array_equal(feather_alpha(mask, 0) > 0, mask > 0)
+
+
+def test_mask_bbox_bounds_the_pixels_of_any_mask_dtype_and_refuses_an_empty_one():
+    from dsaii_core.errors import DsaiiError
+    from dsaii_core.inpaint.crop import mask_bbox
+    mask = np.zeros((40, 60), np.uint8)
+    mask[5:9, 0:3] = 255
+    mask[30, 59] = 1
+    assert mask_bbox(mask) == (0, 5, 60, 31)
+    assert mask_bbox(mask > 0) == (0, 5, 60, 31)
+    with pytest.raises(DsaiiError):
+        mask_bbox(np.zeros((4, 4), bool))

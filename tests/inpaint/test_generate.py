@@ -53,3 +53,24 @@ def test_the_worker_stages_its_image_in_the_workspace_and_the_driver_files_those
     task.compute([key], [8])  # a batch nobody files (a cancelled job's) is cleared when the job stops
     run_job(ws, job.id)
     assert not (ws.root / "staging" / f"job{job.id}").exists()
+
+
+def test_an_images_masks_in_a_row_decode_it_once_and_each_gets_its_own_result(masked_ws, monkeypatch):
+    ws = masked_ws
+    cls = ws.get_class("hazelnut")
+    for first in pending_pairs(ws, cls):  # a second mask per normal, filed right after the first
+        item = ws.catalog.item(first.item_id)
+        ws.add_mask(item, np.flip(ws.read_mask(first), axis=1), kind="anomaly", source="test")
+    pairs = sorted(pending_pairs(ws, cls), key=lambda m: (m.item_id, m.id))
+    reads: list[int] = []
+    read_image = ws.read_image
+    monkeypatch.setattr(ws, "read_image", lambda item: reads.append(item.id) or read_image(item))
+    job = start_inpaint_job(ws, [cls], "classical", seed=3, masks=pairs)
+    assert run_job(ws, job.id).done == 8
+    normals = [m.item_id for m in pairs]
+    assert [r for r in reads if r in normals] == sorted(set(normals))  # once each
+    made = {i.mask_id: i for i in ws.catalog.items(class_id=cls.id, role="anomaly", statuses=("pending",))}
+    for mask in pairs:
+        anomaly, normal = read_image(made[mask.id]), read_image(ws.catalog.item(mask.item_id))
+        outside = ws.read_mask(mask) == 0
+        assert np.array_equal(anomaly[outside], normal[outside]) and not np.array_equal(anomaly, normal)

@@ -109,3 +109,12 @@ def test_figures_on_the_changed_box_equal_those_of_the_whole_image():
         assert report.outside_ssim == round(float(ssim[~near].mean()), 4)
         assert report.outside_changed == round(float((diff[~near] > 8).mean()), 5)
         assert report.off_mask_changed == round(float((diff[~inside] > 0).mean()), 6)
+
+
+def test_fast_reductions_give_numpys_figures():
+    from dsaii_core.inpaint.qc import _channel_max, _std
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (37, 53, 3), np.uint8)
+    assert np.array_equal(_channel_max(image), image.max(axis=2))
+    assert abs(_std(image) - float(image.std())) < 1e-9
+    assert abs(_std(image[5:20, 3:40]) - float(image[5:20, 3:40].std())) < 1e-9

@@ -3,8 +3,9 @@
 import streamlit as st
 
 from dsaii_core.bench import anomalib_detector, references, reports
-from dsaii_core.bench.detectors import ANOMALIB_PREFIX, BASELINE_LABEL, DEVICES, detector_spec
+from dsaii_core.bench.detectors import ANOMALIB_PREFIX, BASELINE_LABEL, detector_spec
 from dsaii_core.bench.outcomes import class_curves, class_outcome, worst_cases
+from dsaii_core.devices import DEVICES
 from dsaii_core.bench.runs import METRICS, import_run, metrics_frame
 from dsaii_core.bench.tasks import JOB_KIND, run_of_job, start_bench_job
 from app_pages import _jobs

@@ -31,6 +31,7 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 from dsaii_core import settings
 from dsaii_core.catalog import ACTIVE_STATES, JOB_FINAL_STATES, Catalog, Job  # noqa: F401 (ACTIVE_STATES, Job: API)
+from dsaii_core.devices import gpu_present
 from dsaii_core.errors import DsaiiError, failure_message
 from dsaii_core.pools import process_pool
 from dsaii_core.workspace import DB_NAME, Workspace
@@ -108,7 +109,7 @@ class LocalExecutor:
 
     def map(self, ws, job, task, batches):
         batches = deque(batches)
-        here = self.workers == 1 or task.uses_gpu and _gpu_present()
+        here = self.workers == 1 or task.uses_gpu and gpu_present()
         timed, seconds, warm = 0, 0.0, False  # the first batch warms the task up (models, sources): not timed
         while batches and (here or not self._pool_pays(timed, seconds, len(batches))):
             batch = batches.popleft()
@@ -154,11 +155,6 @@ def _pool_task(root: str, job: Job) -> None:
 
 def _pool_compute(keys: Sequence[str], seeds: Sequence[int]) -> list[object]:
     return _POOL_TASK.compute(keys, seeds)
-
-
-def _gpu_present() -> bool:
-    torch = sys.modules.get("torch")  # a task that uses a GPU has imported torch by now
-    return bool(torch is not None and (torch.cuda.is_available() or torch.backends.mps.is_available()))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from dsaii_core import imageio
-from dsaii_core.bench.detectors import ANOMALIB_PREFIX, Predictions, resolve_device
+from dsaii_core.bench.detectors import ANOMALIB_PREFIX, Predictions
+from dsaii_core.devices import resolve_device
 from dsaii_core.bench.map_store import AnomalyMap
 from dsaii_core.errors import DsaiiError
 

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from dsaii_core import imageio
 from dsaii_core.bench.map_store import AnomalyMap
+from dsaii_core.devices import resolve_device
 from dsaii_core.errors import DsaiiError
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DETECTORS = ("patchcore", "baseline")
 ANOMALIB_PREFIX = "anomalib:"
-DEVICES = ("auto", "cpu", "cuda", "mps")
 BASELINE_LABEL = "weak baseline: hand-crafted colour/gradient patch features + kNN, no model weights"
 
 
@@ -60,24 +60,6 @@ class Detector(Protocol):
 
 
 # -- where the work runs ----------------------------------------------------------------------
-def resolve_device(choice: str = "auto") -> torch.device:
-    """'auto': CUDA when there is a GPU, else Apple's MPS, else the CPU; or the device named, if it is there."""
-    if choice == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    try:
-        device = torch.device(choice)
-    except RuntimeError:
-        raise DsaiiError(f"unknown device '{choice}': choose one of {', '.join(DEVICES)}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DsaiiError("device 'cuda' asked for, but torch sees no CUDA GPU here (use auto or cpu)")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise DsaiiError("device 'mps' asked for, but this machine has no Apple GPU (use auto or cpu)")
-    return device
-
-
 def use_every_core() -> int:
     """Let torch use every core this process may run on; returns the thread count.
 

@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from dsaii_core.devices import resolve_device
 from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.base import InpaintFailed, InpaintParams, InpaintRequest, check_pair, paste_outside
 from dsaii_core.inpaint.crop import crop_around, paste_back
@@ -33,11 +34,10 @@ BLACK_MAX = 8  # a result whose brightest pixel is darker than this is a blanked
 
 
 def pick_device(prefer: str | None = None):
-    """(device, dtype): CUDA with fp16, else Apple MPS, else CPU (both fp32), unless `prefer` names one."""
+    """(device, dtype): the device (devices.resolve_device), with fp16 on CUDA and fp32 elsewhere."""
     import torch
-    device = prefer or ("cuda" if torch.cuda.is_available()
-                        else "mps" if torch.backends.mps.is_available() else "cpu")
-    return device, (torch.float16 if device.startswith("cuda") else torch.float32)
+    device = resolve_device(prefer)
+    return str(device), (torch.float16 if device.type == "cuda" else torch.float32)
 
 
 def _single_file_class(config: Path):

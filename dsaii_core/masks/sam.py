@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from segment_anything import SamAutomaticMaskGenerator, SamPredictor, sam_model_registry
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
+from dsaii_core.devices import resolve_device
 from dsaii_core.errors import DsaiiError
 from dsaii_core.masks.sam_config import ENCODER_DIMS, AutoParams, SamConfig
 from dsaii_core.masks.select import Candidate, Prompt
@@ -30,17 +31,6 @@ from dsaii_core.masks.select import Candidate, Prompt
 # Magnitude of the logits a binary mask becomes when fed back as SAM's mask_input; SAM's own
 # low-resolution outputs on confident masks are of this order.
 MASK_LOGIT = 10.0
-
-
-def pick_device(preferred: str | None = None) -> torch.device:
-    """CUDA when present, then Apple MPS, else CPU (or the device asked for)."""
-    if preferred:
-        return torch.device(preferred)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def build_tiny_sam() -> Sam:
@@ -89,7 +79,7 @@ def load_sam(config: SamConfig) -> Sam:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise DsaiiError(f"{config.checkpoint}: weights do not fit {model_type} ({str(exc)[:200]})") from exc
-    return model.eval().to(pick_device(config.device))
+    return model.eval().to(resolve_device(config.device))
 
 
 class CachedPredictor(SamPredictor):

@@ -128,7 +128,8 @@ def test_weight_free_baseline_separates_real_hazelnut_defects_from_normals():
 
 
 def test_device_auto_takes_a_gpu_when_there_is_one(monkeypatch):
-    from dsaii_core.bench.detectors import resolve_device, use_every_core
+    from dsaii_core.bench.detectors import use_every_core
+    from dsaii_core.devices import resolve_device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert resolve_device("auto").type == "cpu"

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # SAM pulls in torch; the weight-free path must not pay for i
     from dsaii_core.masks.sam_config import AutoParams
 
 METHODS = ("auto", "sam", "grabcut")
-CLASSICAL_VERSION = "classical-1"
+CLASSICAL_VERSION = "classical-2"  # the weight-free candidates (a new version: cached ones are redone)
 # SamAutomaticMaskGenerator's metadata.csv columns (segment-anything scripts/amg.py), which the
 # reference's scripts read.
 METADATA_HEADER = ("id,area,bbox_x0,bbox_y0,bbox_w,bbox_h,point_input_x,point_input_y,predicted_iou,"

@@ -159,9 +159,9 @@ def two_sessions(app_server, ui: UI, second_ui: UI, tmp_path: Path) -> None:
     assert len(clicks) == 10
     for tile in tiles:
         chain = [d for d in logged if d.target_id == tile]
-        assert chain[0]["old"] == "pending"
+        assert chain[0].old == "pending"
         assert all(a.new == b.old for a, b in zip(chain, chain[1:])), chain
-        assert status(tile) == chain[-1]["new"]
+        assert status(tile) == chain[-1].new
     assert [status(t) for t in (t1, t2, t3, t4, t6)] == ["rejected", "accepted", "accepted", "rejected", "accepted"]
     assert {d.user for d in logged if d.target_id == t5} == {"alice", "bob"}
 

@@ -13,7 +13,7 @@ from dsaii_core.masks import anomaly
 from dsaii_core.masks.anomaly import anomaly_masks
 from dsaii_core.masks.bank import import_bank
 from dsaii_core.workspace import Workspace
-from tests.pages.background import finish_jobs
+from tests.fixtures.jobs_here import finish_jobs
 
 REPO = Path(__file__).resolve().parents[2]
 

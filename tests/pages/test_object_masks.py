@@ -14,7 +14,7 @@ from dsaii_core.masks.object_job import generate_for_class
 from dsaii_core.masks.sam import SamConfig
 from dsaii_core.workspace import Workspace
 from tests.fixtures.tiny_sam import tiny_sam_checkpoint
-from tests.pages.background import finish_jobs
+from tests.fixtures.jobs_here import finish_jobs
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from dsaii_core.masks.bank import import_bank
 from dsaii_core.demo import DEMO_DIR
 from dsaii_core.workspace import Workspace
-from tests.pages.background import finish_jobs
+from tests.fixtures.jobs_here import finish_jobs
 from tests.test_cli import cli
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,6 +8,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from dsaii_core import imageio
+from tests.fixtures.jobs_here import jobs_in_process  # noqa: F401 (a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
@@ -74,14 +75,14 @@ def test_folder_import_with_a_missing_folder_shows_an_error(tiny_ws, tmp_path):
     assert "no such file or folder" in at.error[0].value
 
 
-def test_export_page_writes_and_offers_a_zip(demo_ws, tmp_path):
+def test_export_page_writes_and_offers_a_zip(demo_ws, tmp_path, jobs_in_process):
     at = app(demo_ws.root, "app_pages/export.py").run()
     at.radio[0].set_value("mvtec")
     at.text_input(key="export_out").set_value(str(tmp_path / "out"))
     at.button[0].click().run()
     assert not at.exception
-    assert (tmp_path / "out/manifest.json").is_file()
-    assert "mvtec export: 4 classes" in at.success[0].value
+    assert (tmp_path / "out/manifest.json").is_file() and len(jobs_in_process) == 1
+    assert any("mvtec export: 4 classes" in s.value for s in at.success)
     assert at.get("download_button")
 
 

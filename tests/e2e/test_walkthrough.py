@@ -56,8 +56,9 @@ def upload(ui, index: int, path: Path) -> None:
 
 
 def show_last_message(ui) -> None:
-    """Scroll the page's last message box into view (for the screenshot)."""
-    boxes = ui.driver.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] [data-testid='stAlert']")
+    """Scroll the page's last message box (or job panel) into view (for the screenshot)."""
+    boxes = ui.driver.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] [data-testid='stAlert'], "
+                                                     "[data-testid='stMain'] [data-testid='stProgress']")
     ui.driver.execute_script("arguments[0].scrollIntoView({block: 'end'});", boxes[-1])
 
 
@@ -108,7 +109,7 @@ def walk(app_server, ui, tmp_path: Path, web: FakeWeb) -> None:
     ui.wait_text("3 added as candidates", timeout=120)
     candidates = ws.catalog.items(cls.id, "normal", ("candidate",))
     assert len(candidates) == 3
-    assert all(ws.catalog.provenance(c.id).get("license") for c in candidates)
+    assert all(ws.catalog.provenance(c.id).license for c in candidates)
     show_last_message(ui)
     ui.screenshot("walkthrough-03-collect-crawl")
 

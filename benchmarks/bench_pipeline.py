@@ -1,11 +1,12 @@
 """Speed of each weight-free phase as a ratio of this machine's image I/O floor, measured in one run.
 
-    .venv/bin/python benchmarks/bench_pipeline.py              # 64 photos of 512² in 4 classes
-    .venv/bin/python benchmarks/bench_pipeline.py --per-class 32
+    .venv/bin/python benchmarks/bench_pipeline.py                  # 64 photos of 512² in 4 classes
+    .venv/bin/python benchmarks/bench_pipeline.py --per-class 200  # phases long enough for the process pool
 
 The workspace: real demo photos (hazelnut, transistor, ball_screw: objects; magnetic_tile: texture), resized
-to 512² (flipped copies where a class has fewer photos), with the demo's real defects imported for the bank
-and the transplants. The floor is the least any phase must do per image: decode one PNG and encode one PNG,
+to 512² (then random crops, turns and mirrors of them where a class has fewer photos), with the demo's real
+defects imported for the bank and the transplants. A job moves to a pool of processes only when it would take
+over 20 s in one (starting processes costs seconds), so small runs show the same figures for both. The floor is the least any phase must do per image: decode one PNG and encode one PNG,
 in a plain single-process loop (imageio.read_image + imageio.encode_png). Each phase runs as the CLI runs
 it, on every core (`--workers`), and on one process for comparison; images/s / floor = the ratio.
 Targets (issue 15): inpainting ≥ 0.5×, object masks ≥ 0.1×, anomaly masks from the bank ≥ 1×.
@@ -22,9 +23,11 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.bench_validate import normal_from  # noqa: E402
 from dsaii_core import imageio  # noqa: E402
 from dsaii_core.demo import DEMO_DIR  # noqa: E402
 from dsaii_core.ingest import import_paths  # noqa: E402
@@ -43,12 +46,15 @@ SIDE = 512
 def build(root: Path, per_class: int) -> Workspace:
     """A workspace of `per_class` 512² normal photos per class plus the demo's real defects (for the bank)."""
     ws = Workspace.create(root)
+    rng = np.random.default_rng(0)
     for name, kind in CLASSES.items():
         cls = ws.add_class(name, kind)
-        photos = sorted(p for p in (DEMO_DIR / name).glob("*/good/*") if imageio.is_image_name(p.name))
-        images = [cv2.resize(imageio.read_image(p), (SIDE, SIDE), interpolation=cv2.INTER_AREA) for p in photos]
-        images += [image[:, ::-1].copy() for image in images]  # mirrored copies where a class has few photos
-        for image in images[:per_class]:
+        photos = [imageio.read_image(p) for p in sorted((DEMO_DIR / name).glob("*/good/*"))
+                  if imageio.is_image_name(p.name)]
+        for index in range(per_class):  # the photos, then random crops, turns and mirrors of them
+            photo = photos[index % len(photos)]
+            image = (cv2.resize(photo, (SIDE, SIDE), interpolation=cv2.INTER_AREA) if index < len(photos)
+                     else normal_from(photo, rng, (SIDE,)))
             ws.add_image(cls, image)
     report = import_paths(ws, [DEMO_DIR / name for name in CLASSES])  # real defects: the bank and transplants
     assert not report.errors, report.errors
@@ -98,7 +104,8 @@ def main() -> None:
         template = build(Path(tmp) / "template", args.per_class)
         template.catalog.close()
         floor = io_floor(Workspace.open(Path(tmp) / "template"))
-        print(f"{4 * args.per_class} photos of {SIDE}² in 4 classes; I/O floor (decode + encode one PNG, one "
+        count = len(Workspace.open(Path(tmp) / "template").catalog.items(role="normal"))
+        print(f"{count} photos of {SIDE}² in 4 classes; I/O floor (decode + encode one PNG, one "
               f"process): {floor:.1f} images/s")
         results = {}
         for workers in sorted({1, args.workers}):

@@ -8,7 +8,7 @@ from dsaii_core.errors import DsaiiError
 from dsaii_core.inpaint.base import PROMPT_PRESETS, InpaintParams, class_prompts
 from dsaii_core.inpaint.classical import METHOD_LABELS
 from dsaii_core.inpaint.diffusers_backend import SCHEDULERS
-from dsaii_core.inpaint.generate import defect_sources, pending_pairs, start_inpaint_job
+from dsaii_core.inpaint.generate import defect_rows, pending_pairs, start_inpaint_job
 from dsaii_core.inpaint.webui_backend import auth_for, needs_consent, origin, save_auth, save_url, settings_from
 from app_pages import _jobs
 from app_pages._ui import admin_note, current_workspace, is_admin, require_class, reviewer, user_errors
@@ -85,7 +85,7 @@ prompt = negative = None
 if backend == "classical":
     method = st.selectbox("Method", ["auto", *METHOD_LABELS], key="method", format_func=lambda m: METHOD_LABELS.get(
         m, "Automatic: transplant real defects when the workspace has some, else procedural damage"))
-    sources = len(defect_sources(ws, cls))
+    sources = len(defect_rows(ws, cls))  # counted in the catalog: nothing decoded on a rerun
     st.info(f"These methods are **not diffusion**: they cut, blend and paint pixels, with no model and no prompt. "
             f"{sources} real defect image(s) are available to transplant"
             + ("." if sources else " (import real defects, e.g. an MVTec test folder, to use transplant)."))

@@ -36,34 +36,47 @@ def pending_pairs(ws: Workspace, cls: ImageClass) -> list[Mask]:
             if m.item_id in kept and m.id not in covered]
 
 
-def defect_sources(ws: Workspace, cls: ImageClass) -> list[DefectSource]:
+def defect_sources(ws: Workspace, cls: ImageClass, decoded: dict[int, DefectSource] | None = None
+                   ) -> list[DefectSource]:
     """Real defects to transplant: imported anomalies with a mask of this class; else of the other classes
     of its kind (object / texture); of the other kind only when neither has any (QC flags each such result).
 
-    A hazelnut's print on a magnetic tile is not a magnetic-tile defect: nearer sources come first.
+    A hazelnut's print on a magnetic tile is not a magnetic-tile defect: nearer sources come first. `decoded`
+    (item id → source) keeps the sources a job decoded for one class for the next classes that share them.
     """
+    decoded = {} if decoded is None else decoded
+    sources = []
+    for item, mask, owner in defect_rows(ws, cls):
+        if item.id not in decoded:
+            name = ws.catalog.provenance(item.id).original_name or item.file
+            decoded[item.id] = DefectSource(ws.read_image(item), ws.read_mask(mask), item.defect or "", owner.name,
+                                            owner.kind, item.id, name)
+        sources.append(decoded[item.id])
+    return sources
+
+
+def defect_rows(ws: Workspace, cls: ImageClass) -> list[tuple[Item, Mask, ImageClass]]:
+    """The catalog rows of `defect_sources` (nothing decoded): (real anomaly, its mask, its class) each."""
     others = [c for c in ws.catalog.classes() if c.id != cls.id]
     for tier in ([cls], [c for c in others if c.kind == cls.kind], [c for c in others if c.kind != cls.kind]):
-        sources = [s for c in tier for s in _real_defects(ws, c)][:MAX_DEFECT_SOURCES]
-        if sources:
-            return sources
+        rows = [row for c in tier for row in _real_defects(ws, c)][:MAX_DEFECT_SOURCES]
+        if rows:
+            return rows
     return []
 
 
-def _real_defects(ws: Workspace, cls: ImageClass) -> list[DefectSource]:
-    """The imported anomalies of `cls` with a non-empty ground-truth mask, each with where it came from."""
-    sources = []
+def _real_defects(ws: Workspace, cls: ImageClass) -> list[tuple[Item, Mask, ImageClass]]:
+    """The imported anomalies of `cls` with a non-empty ground-truth mask."""
+    rows = []
     for item in ws.catalog.items(class_id=cls.id, role="anomaly", statuses=("accepted", "pending")):
-        if len(sources) == MAX_DEFECT_SOURCES:
+        if len(rows) == MAX_DEFECT_SOURCES:
             break
         if item.origin != "import" or item.mask_id is None:
             continue
-        mask = ws.read_mask(ws.catalog.mask(item.mask_id))
-        if (mask > 0).any():
-            name = ws.catalog.provenance(item.id).original_name or item.file
-            sources.append(DefectSource(ws.read_image(item), mask, item.defect or "", cls.name, cls.kind, item.id,
-                                        name))
-    return sources
+        mask = ws.catalog.mask(item.mask_id)
+        if mask.area:  # stored with every mask: its share of set pixels
+            rows.append((item, mask, cls))
+    return rows
 
 
 def texture_pool(ws: Workspace, cls: ImageClass) -> list[np.ndarray]:
@@ -73,11 +86,13 @@ def texture_pool(ws: Workspace, cls: ImageClass) -> list[np.ndarray]:
     return [ws.read_image(item) for item in others[:MAX_TEXTURES]]
 
 
-def make_backend(name: str, options: dict, ws: Workspace, cls: ImageClass) -> Backend:
-    """The backend a job names, built from its options (model path, web UI URL, classical method)."""
+def make_backend(name: str, options: dict, ws: Workspace, cls: ImageClass,
+                 decoded: dict[int, DefectSource] | None = None) -> Backend:
+    """The backend a job names, built from its options (model path, web UI URL, classical method); `decoded`: see
+    defect_sources."""
     if name == "classical":
         method = options.get("method", "auto")
-        return ClassicalBackend(method, defect_sources(ws, cls) if method in ("auto", "transplant") else (),
+        return ClassicalBackend(method, defect_sources(ws, cls, decoded) if method in ("auto", "transplant") else (),
                                 texture_pool(ws, cls) if method == "texture" else ())
     if name == "diffusers":
         from dsaii_core.inpaint.diffusers_backend import DiffusersBackend
@@ -141,13 +156,15 @@ class InpaintTask(Task):
         self.uses_gpu = self.spec["backend"] == "diffusers"  # the web UI's GPU is the web UI's business
         self.job_id = job.id
         self._backends: dict[int, Backend] = {}
+        self._decoded: dict[int, DefectSource] = {}  # real defects, decoded once for every class that uses them
         self._normal: tuple[tuple[int, str], np.ndarray] | None = None  # the last normal read (item id, file)
 
     def backend(self, cls: ImageClass) -> Backend:
         # Classical backends draw defects from the class; diffusion backends are one per job.
         slot = cls.id if self.spec["backend"] == "classical" else 0
         if slot not in self._backends:
-            self._backends[slot] = make_backend(self.spec["backend"], self.spec.get("options", {}), self.ws, cls)
+            self._backends[slot] = make_backend(self.spec["backend"], self.spec.get("options", {}), self.ws, cls,
+                                                self._decoded)
         return self._backends[slot]
 
     def _pair(self, key: str) -> tuple[Mask, Item, ImageClass]:

@@ -91,3 +91,26 @@ def test_painted_defects_name_no_source(tmp_path):
     run_job(ws, start_inpaint_job(ws, [tile], "classical", options={"method": "procedural"}, seed=1).id)
     shown = review.tiles(ws, tile.id)
     assert shown and all(t.qc.get("source") is None and t.source_text == "" for t in shown)
+
+
+def test_a_job_decodes_each_real_defect_once_for_all_the_classes_that_share_it(tmp_path, monkeypatch):
+    from dsaii_core import jobs
+    from dsaii_core.inpaint.generate import start_inpaint_job
+    from dsaii_core.workspace import Workspace
+    from tests.fixtures.masked_ws import build_masked_ws
+    ws = build_masked_ws(tmp_path / "ws", normals=2, size=64)
+    nut = ws.get_class("hazelnut")
+    twin = ws.add_class("walnut")  # an object class without real defects of its own: it borrows hazelnut's
+    for item in ws.catalog.items(class_id=nut.id, role="normal"):
+        copy = ws.add_image(twin, ws.read_image(item)).item
+        ws.add_mask(copy, ws.read_mask(ws.catalog.masks(item_id=item.id, kind="anomaly")[0]), kind="anomaly",
+                    source="drawn")
+    reads = []
+    real_read = Workspace.read_image
+    monkeypatch.setattr(Workspace, "read_image", lambda self, item: reads.append(item.id) or real_read(self, item))
+    job = start_inpaint_job(ws, ws.classes(), "classical", options={"method": "transplant"})
+    assert jobs.run_job(ws, job.id).state == "done"
+    [source] = [i.id for i in ws.catalog.items(class_id=nut.id, role="anomaly") if i.origin == "import"]
+    assert reads.count(source) == 1
+    assert {ws.catalog.item(i).info["qc"]["source"]["item_id"] for i in
+            [a.id for a in ws.catalog.items(role="anomaly") if a.origin.startswith("inpaint:")]} == {source}

@@ -1,5 +1,5 @@
-"""One implementation per phase: the masks a page's Generate makes (a background job) are, byte for byte, the ones
-its command makes (the same job, in process)."""
+"""One implementation per phase: what a page makes (its job, in a background worker) is, byte for byte, what its
+command makes (the same job, in process). Export's page and command: tests/pages/test_export_page.py."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dsaii_core.masks.bank import import_bank
 from dsaii_core.demo import DEMO_DIR
 from dsaii_core.workspace import Workspace
 from tests.fixtures.jobs_here import finish_jobs
+from tests.fixtures.masked_ws import build_masked_ws
 from tests.test_cli import cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,4 +42,24 @@ def test_the_page_and_the_command_write_the_same_bytes(tiny_ws, tmp_path, monkey
     done = cli(command, tmp_path / "by-command")
     assert done.returncode == 0, done.stderr
     by_page, by_command = written(tiny_ws, kind), written(Workspace.open(tmp_path / "by-command"), kind)
+    assert len(by_page) == 3 and by_page == by_command
+
+
+def test_the_inpaint_page_and_command_write_the_same_anomalies(tmp_path):
+    ws = build_masked_ws(tmp_path / "by-page", normals=3, size=96)
+    shutil.copytree(ws.root, tmp_path / "by-command")
+    at = AppTest.from_file(str(REPO / "app_pages" / "inpaint.py"), default_timeout=60)
+    at.session_state["workspace_path"] = str(ws.root)
+    at.session_state["class_name"] = "hazelnut"
+    at.run().button(key="start").click().run()
+    finish_jobs(at, ws, "inpaint")
+    assert not at.exception
+    done = cli("inpaint", tmp_path / "by-command", "--backend", "classical")
+    assert done.returncode == 0, done.stderr
+
+    def anomalies(ws: Workspace) -> list[tuple]:
+        return [(i.file, ws.path(i.file).read_bytes(), i.seed, i.mask_id, i.info["qc"])
+                for i in ws.catalog.items(role="anomaly") if i.origin.startswith("inpaint:")]
+
+    by_page, by_command = anomalies(ws), anomalies(Workspace.open(tmp_path / "by-command"))
     assert len(by_page) == 3 and by_page == by_command

@@ -300,7 +300,12 @@ def image_grid(images: Sequence[np.ndarray | Path], captions: Sequence[str] | No
             st.image(array, caption=caption, width="stretch")
 
 
-@st.cache_data(show_spinner=False, max_entries=5000)
 def cached_thumbnail(path: str, size: int = 256) -> np.ndarray:
-    """Thumbnail of an image file; workspace files never change in place, so the path is the key."""
-    return imageio.thumbnail(imageio.read_image(Path(path)), size)
+    """Thumbnail of an image file, from the open workspace's previews (made when the image was added, or now)."""
+    return _thumbnail(path, size, str(current_workspace().previews_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=5000)
+def _thumbnail(path: str, size: int, previews: str) -> np.ndarray:
+    # Workspace files never change in place, so the path is the key here; the preview file checks its time.
+    return imageio.preview(Path(path), Path(previews), size)

@@ -7,6 +7,7 @@ broken files are handled once, with messages that name the file.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -213,3 +214,21 @@ def thumbnail(array: np.ndarray, size: int = 256) -> np.ndarray:
     image = Image.fromarray(array)
     image.thumbnail((size, size), Image.BILINEAR)
     return np.asarray(image)
+
+
+def preview(path: Path, cache: Path, size: int = 256, image: np.ndarray | None = None) -> np.ndarray:
+    """The thumbnail of an image file for a grid, kept in `cache` as a JPEG named by the file's path, size and
+    modification time: decoding a 1024² photo to show it at 256 px costs tens of milliseconds, the JPEG one.
+    `image`: the file's pixels when the caller has them (a preview made as the file is written)."""
+    stat = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{size}".encode()).hexdigest()[:24]
+    kept = cache / f"{key}.jpg"
+    if image is None and kept.is_file():
+        small = cv2.imdecode(np.fromfile(kept, np.uint8), cv2.IMREAD_COLOR)
+        if small is not None:
+            return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    small = thumbnail(read_image(path) if image is None else image, size)
+    done, data = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if done:
+        atomic_write_bytes(kept, data.tobytes())
+    return small

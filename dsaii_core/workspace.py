@@ -169,6 +169,11 @@ class Workspace:
     def cache_dir(self) -> Path:
         return self.root / "cache"
 
+    @property
+    def previews_dir(self) -> Path:
+        """Grid-sized JPEGs of images (imageio.preview): what the pages show, not data."""
+        return self.cache_dir / "previews"
+
     # -- classes ------------------------------------------------------------------------------
     def classes(self, name: str | None = None) -> list[ImageClass]:
         """All classes, or the one named (DsaiiError when unknown)."""
@@ -267,6 +272,8 @@ class Workspace:
             item = self.catalog.insert_item(class_id=cls.id, role=role, file=relative, sha256=sha256,
                                             width=size[0], height=size[1], status=status,
                                             origin=origin, parent_id=parent_id, defect=defect, seed=seed, info=info)
+        if role == "normal" and png is not None:  # the grids show normals: their preview now, from these pixels
+            imageio.preview(self.path(relative), self.previews_dir, image=image)
         return AddResult(item)
 
     def stage_image(self, image: np.ndarray, job_id: int, name: str) -> StagedImage:

@@ -15,6 +15,14 @@ PNG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 
 DETECTOR_LABELS = {"baseline": "Baseline (weak, no weights)", "patchcore": "PatchCore",
                    "anomalib": "anomalib model"}
 
+@st.cache_data(show_spinner="Reading the class's maps…", max_entries=32)
+def class_detail(root: str, run_id: int, class_name: str):
+    """The ROC / PRO curves and the worst cases of one class of a run: a scored class never changes, and its
+    curves take a pass over every pixel score."""
+    outcome = class_outcome(ws, run_id, class_name)
+    return class_curves(outcome), worst_cases(outcome, count=4)
+
+
 st.title("Benchmark")
 ws = current_workspace()
 if not ws.catalog.classes():
@@ -159,14 +167,12 @@ if class_name not in scored:
             "Accept anomalies for it on **Review** (or import real ones), then run the detector again.")
     st.stop()
 with user_errors():
-    outcome = class_outcome(ws, run_id, class_name)
-    curves = class_curves(outcome)
+    curves, cases = class_detail(str(ws.root), run_id, class_name)
     left, right = st.columns(2)
     left.plotly_chart(reports.curves_figure(curves, f"ROC · {class_name}", names=["image ROC", "pixel ROC"]),
                       config=PNG, key="bench_roc")
     right.plotly_chart(reports.curves_figure(curves, f"PRO · {class_name}", names=["PRO"], fpr_limit=0.3),
                        config=PNG, key="bench_pro")
-    cases = worst_cases(outcome, count=4)
     low, high = reports.cases_range(cases)
     st.markdown("**Worst false positives and false negatives** (map over the image, ground truth outlined in green)")
     image_grid([reports.case_overlay(c, low, high) for c in cases],

@@ -31,13 +31,24 @@ def _resume(ws: Workspace, job_id: int) -> None:
     jobs.start_worker(ws, job_id)
 
 
+def _told(ws: Workspace, summary: Callable[[Job], str | None], job: Job, key: str) -> str | None:
+    """What a finished job did, worked out once per session and panel `key` (the panel redraws every 2 s; a job
+    that ended does not change, unless resumed, which changes its `updated`)."""
+    told = st.session_state.setdefault(f"{key}_told", {})
+    stamp = (str(ws.root), job.id, job.updated)
+    if stamp not in told:
+        told[stamp] = summary(job)
+    return told[stamp]
+
+
 @st.fragment(run_every=2)
 def job_panel(ws: Workspace, kind: str, key: str, describe: Callable[[Job], str], *,
               class_id: int | None = None, summary: Callable[[Job], str | None] | None = None,
               item: str = "", hide_done: bool = False, rerun_on_progress: bool = False, limit: int = 5) -> None:
     """The recent jobs of `kind` (of one class when `class_id` is given), newest first, refreshed every 2 s.
 
-    `describe(job)` heads a job's bar; `summary(job)` says what a finished job did; `item` names a job's items in
+    `describe(job)` heads a job's bar; `summary(job)` says what a finished job did (once per `key`: a page whose
+    summaries depend on more, such as its class, puts that in the key); `item` names a job's items in
     its error lines ("mask 12: …"). The page reruns when a job ends (or, with `rerun_on_progress`, when one
     advances), so what the page shows above the panel follows the job.
     """
@@ -62,7 +73,7 @@ def job_panel(ws: Workspace, kind: str, key: str, describe: Callable[[Job], str]
                 st.caption(f"⚠️ {job.error}")
             for name, error in jobs.item_errors(ws.catalog, job.id, limit=3):
                 st.caption(f"{item} {name}: {error}".strip())
-            told = summary(job) if summary is not None and job.state in ("done", "failed") else None
+            told = _told(ws, summary, job, key) if summary is not None and job.state in ("done", "failed") else None
             if told:
                 st.caption(told)
             cols = st.columns(4)

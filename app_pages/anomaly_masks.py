@@ -155,7 +155,7 @@ def generate_view() -> None:
             if st.button("Delete them", key="am_delete_all"):
                 tell(f"Deleted {anomaly.delete_anomaly_masks(ws, cls, reviewer())} masks")
                 st.rerun()
-    _jobs.job_panel(ws, JOB_KIND, "am_jobs", _jobs.started_by, class_id=cls.id, item="image",
+    _jobs.job_panel(ws, JOB_KIND, f"am_jobs_{cls.id}", _jobs.started_by, class_id=cls.id, item="image",
                     summary=job_summary)
     mine = st.session_state.get("am_job")  # the notes of the user's last run of this class
     report = report_of(jobs.get_job(ws.catalog, mine[2])) if mine and mine[:2] == (str(ws.root), cls.id) else None

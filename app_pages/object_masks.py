@@ -146,7 +146,7 @@ def generate_panel(backend) -> None:
                  help="The whole image is the texture: no object mask needed (undoable)."):
         objects.mark_texture(ws, cls, user)
         st.rerun()
-    _jobs.job_panel(ws, JOB_KIND, "om_jobs", _jobs.started_by, class_id=cls.id, item="image",
+    _jobs.job_panel(ws, JOB_KIND, f"om_jobs_{cls.id}", _jobs.started_by, class_id=cls.id, item="image",
                     summary=job_summary)
 
 

@@ -178,3 +178,23 @@ def test_masks_made_by_the_command_show_in_the_grid_with_their_job(tmp_path):
     assert len([m for m in at.markdown if " % · bank" in m.value]) == 3
     assert any("3 anomaly masks written" in c.value for c in at.caption)
     assert any("started by ana" in str(p.proto) and "done" in str(p.proto) for p in at.get("progress"))
+
+
+def test_a_finished_job_is_summed_up_once_per_class_not_on_every_redraw(tmp_path, monkeypatch):
+    from dsaii_core.masks import anomaly_job
+    ws = workspace(tmp_path / "ws")
+    nut = ws.get_class("hazelnut")
+    other = ws.add_class("walnut")
+    for item in ws.catalog.items(class_id=nut.id, role="normal")[:2]:
+        ws.add_image(other, ws.read_image(item)[::-1].copy())
+    anomaly_job.generate_with(ws, [(c, anomaly.class_params(c).replace(source="procedural")) for c in ws.classes()])
+    calls = []
+    real = anomaly_job.job_reports
+    monkeypatch.setattr(anomaly_job, "job_reports", lambda *args: calls.append(args) or real(*args))
+    at = page(ws)
+    at.run()
+    at.run()
+    assert len(calls) == 1 and any("3 anomaly masks written" in c.value for c in at.caption)
+    at.session_state["class_name"] = "walnut"
+    at.run()
+    assert len(calls) == 2 and any("2 anomaly masks written" in c.value for c in at.caption)

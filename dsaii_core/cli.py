@@ -88,9 +88,7 @@ def export(ws: Path = typer.Argument(..., help="Workspace folder."),
     job = start_export_job(workspace, out, layout, seed=seed, test_ratio=test_ratio)
     with executor_for(workspace.catalog, executor, ray_address, num_gpus, workers) as runner, \
             progress_bar("export") as bar:
-        job = jobs.run_job(workspace, job.id, executor=runner, progress=bar)
-    if job.state != "done":
-        raise DsaiiError(f"export job {job.id} {job.state}: {job.error}")
+        job = jobs.run_to_end(workspace, job.id, f"export job {job.id}", item="class", executor=runner, progress=bar)
     report = job_export_report(workspace, job)
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)

@@ -411,3 +411,14 @@ def run_job(ws: Workspace, job_id: int, *, executor: Executor | None = None,
         stop.set()
         beat.join(timeout=5)
     return get_job(catalog, job_id)
+
+
+def run_to_end(ws: Workspace, job_id: int, what: str, *, item: str = "", executor: Executor | None = None,
+               progress: Callable[[float], None] = lambda f: None) -> Job:
+    """`run_job` for a caller that needs every item done (a command's report): otherwise a DsaiiError naming `what`
+    (e.g. "export job 3") and its first failed `item`s."""
+    job = run_job(ws, job_id, executor=executor, progress=progress)
+    if job.state != "done":
+        errors = "; ".join(f"{item} {key}: {error}".strip() for key, error in item_errors(ws.catalog, job.id, limit=3))
+        raise DsaiiError(f"{what} {job.state} ({job.done} of {job.total} done): {errors or job.error}")
+    return job

@@ -205,10 +205,7 @@ def run_detector(path: Path, spec: DetectorSpec, *, name: str | None = None, sho
         from dsaii_core.bench.tasks import start_bench_job
         ws = Workspace.open(path)
         job, run_id = start_bench_job(ws, spec, name=name, shots=shots, class_names=class_names)
-        job = jobs.run_job(ws, job.id, executor=executor, progress=progress)
-        if job.state != "done":
-            errors = "; ".join(f"{key}: {error}" for key, error in jobs.item_errors(ws.catalog, job.id, limit=3))
-            raise DsaiiError(f"run #{run_id} {job.state}: {errors or job.error}")
+        jobs.run_to_end(ws, job.id, f"run #{run_id}", executor=executor, progress=progress)
         return load_report(ws, run_id)
     from dsaii_core.bench.detectors import use_every_core
     detector = spec.build()

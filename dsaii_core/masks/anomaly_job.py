@@ -16,7 +16,6 @@ from typing import Callable, Sequence
 
 from dsaii_core import jobs
 from dsaii_core.catalog import ImageClass
-from dsaii_core.errors import DsaiiError
 from dsaii_core.masks.anomaly import (GenerationReport, MaskMaker, check_bank, normal_images, store_mask,
                                       without_object_mask_note)
 from dsaii_core.masks.augment import AugmentParams, MaskResult
@@ -59,7 +58,7 @@ class AnomalyMaskTask(jobs.Task):
             history, draws = len(made), []
             while len(draws) < missing:
                 stream, result = maker.draw(item, history)
-                if result.mask is None:  # nothing stored: the next draws reuse this stream, as the draws that follow would
+                if result.mask is None:  # nothing stored, the history stays: every draw left would repeat this one
                     draws += [(stream, result)] * (missing - len(draws))
                     break
                 draws.append((stream, result))
@@ -114,11 +113,9 @@ def generate_with(ws: Workspace, plan: Sequence[tuple[ImageClass, AugmentParams]
                   progress: Callable[[float], None] = lambda f: None) -> dict[int, GenerationReport]:
     """Every kept normal image of each (class, params) of `plan` gets its `per_image` anomaly masks (images that
     have them are skipped), as one job run here on `executor`; reports per class id."""
-    job = jobs.run_job(ws, start_anomaly_mask_job(ws, plan, user).id, executor=executor, progress=progress)
-    if job.state != "done":
-        errors = "; ".join(f"image {key}: {error}" for key, error in jobs.item_errors(ws.catalog, job.id, limit=3))
-        raise DsaiiError(f"anomaly-mask job {job.id} {job.state}: {errors or job.error}")
-    return job_reports(ws, job)
+    job = start_anomaly_mask_job(ws, plan, user)
+    return job_reports(ws, jobs.run_to_end(ws, job.id, f"anomaly-mask job {job.id}", item="image", executor=executor,
+                                           progress=progress))
 
 
 def generate_for_class(ws: Workspace, cls: ImageClass, params: AugmentParams, user: str = "",

@@ -140,8 +140,7 @@ def start_object_mask_job(ws: Workspace, classes: Sequence[ImageClass], params: 
                           sam: "SamConfig | None" = None, user: str = "") -> jobs.Job:
     """A queued job giving the kept normal images of the object classes an object mask (those that have one
     only with `params.redo`); `sam`: the SamConfig to use, None for the weight-free candidates."""
-    if params.method == "sam" and sam is None:
-        method_for(params, None)  # says what is missing
+    method = method_for(params, sam)  # refuses 'sam' without a checkpoint, now
     keys, skipped = [], {}
     for cls in classes:
         items = [] if cls.is_texture else object_items(ws, cls)
@@ -151,7 +150,6 @@ def start_object_mask_job(ws: Workspace, classes: Sequence[ImageClass], params: 
     sam_spec = {"checkpoint": str(sam.checkpoint), "model_type": sam.model_type, "device": sam.device} if sam else None
     spec = {"method": params.method, "rule": params.rule, "redo": params.redo,
             "sam": asdict(params.sam) if params.sam is not None else None}
-    method = "sam" if sam is not None and params.method != "grabcut" else "grabcut"
     return jobs.create_job(ws.catalog, JOB_KIND, keys, {"params": spec, "sam": sam_spec, "user": user,
                                                         "method": method, "classes": skipped},
                            classes[0].id if len(classes) == 1 else None)
@@ -177,13 +175,9 @@ def generate_with(ws: Workspace, classes: Sequence[ImageClass], params: ObjectMa
                   sam: "SamConfig | None" = None, executor: jobs.Executor | None = None, user: str = "",
                   progress: Callable[[float], None] = lambda f: None) -> dict[int, ObjectMaskReport]:
     """Object masks for the classes as one job run here on `executor`; reports per class id."""
-    job = jobs.run_job(ws, start_object_mask_job(ws, classes, params, sam, user).id, executor=executor,
-                       progress=progress)
-    if job.state != "done":
-        errors = "; ".join(f"image {key}: {error}" for key, error in jobs.item_errors(ws.catalog, job.id, limit=3))
-        raise DsaiiError(f"object-mask job {job.id} {job.state} ({job.done} of {job.total} images masked): "
-                         f"{errors or job.error}")
-    return job_reports(ws, job)
+    job = start_object_mask_job(ws, classes, params, sam, user)
+    return job_reports(ws, jobs.run_to_end(ws, job.id, f"object-mask job {job.id}", item="image", executor=executor,
+                                           progress=progress))
 
 
 def generate_for_class(ws: Workspace, cls: ImageClass, params: ObjectMaskParams = ObjectMaskParams(),

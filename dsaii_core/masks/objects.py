@@ -27,7 +27,7 @@ from dsaii_core.workspace import Workspace
 
 if TYPE_CHECKING:  # SAM pulls in torch; the weight-free path must not pay for it
     from dsaii_core.masks.sam import SamBackend
-    from dsaii_core.masks.sam_config import AutoParams
+    from dsaii_core.masks.sam_config import AutoParams, SamConfig
 
 METHODS = ("auto", "sam", "grabcut")
 CLASSICAL_VERSION = "classical-2"  # the weight-free candidates (a new version: cached ones are redone)
@@ -89,11 +89,12 @@ class ReviewRow:
 
 
 # -- candidates ---------------------------------------------------------------------------------
-def method_for(params: ObjectMaskParams, backend: "SamBackend | None") -> str:
-    """The method a run uses: 'sam' when asked for (or auto) and loaded, else 'grabcut'; refuses 'sam' without SAM."""
-    if params.method == "sam" and backend is None:
+def method_for(params: ObjectMaskParams, sam: "SamBackend | SamConfig | None") -> str:
+    """The method a run uses: 'sam' when asked for (or auto) and SAM is there (loaded, or configured for a job),
+    else 'grabcut'; refuses 'sam' without SAM."""
+    if params.method == "sam" and sam is None:
         raise DsaiiError("method 'sam' needs a SAM checkpoint (settings, DSAII_SAM_CHECKPOINT or --sam-checkpoint)")
-    return "sam" if params.method in ("sam", "auto") and backend is not None else "grabcut"
+    return "sam" if params.method in ("sam", "auto") and sam is not None else "grabcut"
 
 
 def _cache_path(ws: Workspace, item: Item, key: str) -> Path:

@@ -21,6 +21,12 @@ def start(ws: Workspace, job: Job, what: str = "item") -> None:
     st.toast(f"Job {job.id} started in the background: {job.total} {what}(s)")
 
 
+def running(ws: Workspace, kind: str, class_id: int | None = None) -> bool:
+    """Whether a job of `kind` (of that class, or over several classes) is queued or running: its page's start
+    button waits for it."""
+    return any(job.active for job in jobs.list_jobs(ws.catalog, kind, class_id, limit=5))
+
+
 def started_by(job: Job) -> str:
     """A job's heading: its number and who started it."""
     return f"Job {job.id}" + (f" · started by {job.params['user']}" if job.params.get("user") else "")

@@ -141,7 +141,7 @@ def generate_view() -> None:
     with user_errors():
         params = parameter_form(saved)
         g1, g2, g3 = st.columns([2, 1, 1])
-        running = any(j.active for j in jobs.list_jobs(ws.catalog, JOB_KIND, cls.id, limit=5))
+        running = _jobs.running(ws, JOB_KIND, cls.id)
         if g1.button("Generate", type="primary", icon=":material/auto_awesome:", width="stretch", key="am_generate",
                      disabled=running, help="A job is making this class's masks (below)" if running else None):
             anomaly.save_class_params(ws, cls, params, reviewer())

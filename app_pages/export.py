@@ -56,7 +56,7 @@ out = cols[2].text_input("Output folder", key="export_out",
                          help="Replaced if it holds an earlier export of this app; never a folder with other files.")
 st.session_state["export_out_shown"] = out
 
-running = any(j.active for j in jobs.list_jobs(ws.catalog, JOB_KIND, limit=5))
+running = _jobs.running(ws, JOB_KIND)
 if st.button("Export", type="primary", disabled=not chosen or running, key="export",
              help="An export is being written (below)" if running else None):
     with user_errors():

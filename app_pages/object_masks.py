@@ -130,7 +130,7 @@ def generate_panel(backend) -> None:
                               stability_score_thresh=a3.slider("Stability threshold", 0.0, 1.0, 0.95,
                                                                key="om_stab"))
     g1, g2, g3 = st.columns([2, 1, 1])
-    running = any(j.active for j in jobs.list_jobs(ws.catalog, JOB_KIND, cls.id, limit=5))
+    running = _jobs.running(ws, JOB_KIND, cls.id)
     if g1.button("Generate object masks", type="primary", icon=":material/auto_awesome:", width="stretch",
                  key="om_generate", disabled=running,
                  help="A job is making this class's masks (below)" if running else None):

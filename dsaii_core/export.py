@@ -350,7 +350,8 @@ def zip_export(folder: Path, cache: Path) -> Path:
     """
     folder = Path(folder)
     files = sorted(p for p in folder.rglob("*") if p.is_file())
-    stamp = "\n".join(f"{p.relative_to(folder).as_posix()}\t{p.stat().st_size}\t{p.stat().st_mtime_ns}" for p in files)
+    stats = [(p.relative_to(folder).as_posix(), p.stat()) for p in files]
+    stamp = "\n".join(f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}" for name, stat in stats)
     path = cache / f"{folder.name}-{sha256_bytes(stamp.encode())[:16]}.zip"
     if path.is_file():
         return path

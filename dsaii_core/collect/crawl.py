@@ -106,10 +106,11 @@ def start_crawl_job(ws: Workspace, cls: ImageClass, *, reference: np.ndarray | N
             raise DsaiiError(f"engine {found.name} needs a reference image")
         done = {row.url for row in ws.catalog.crawl_urls(cls.id, FINAL_STATES)}
         candidates = found.search(reference=reference, query=query, limit=SEARCH_OVERSAMPLE * max_images + len(done))
-    todo = {c.url: {"page_url": c.page_url, "title": c.title, "license": c.license, "attribution": c.attribution,
-                    "engine": c.engine, "query": c.query}
-            for c in reversed(candidates) if c.url not in done}  # reversed: the first of repeated URLs wins
-    todo = {url: todo[url] for url in dict.fromkeys(c.url for c in candidates) if url in todo}
+    todo: dict[str, dict] = {}
+    for c in candidates:  # the first of repeated URLs wins, in the engine's order
+        if c.url not in done:
+            todo.setdefault(c.url, {"page_url": c.page_url, "title": c.title, "license": c.license,
+                                    "attribution": c.attribution, "engine": c.engine, "query": c.query})
     params = {"engine": found.name, "query": query, "max_images": max_images, "found": len(candidates),
               "already_done": sum(c.url in done for c in candidates), "candidates": todo,
               "download": dataclasses.asdict(settings), "near_duplicate_bits": near_duplicate_bits,

@@ -70,8 +70,7 @@ def _describe(job: jobs.Job) -> str:
     return f"Job {job.id} · {job.params['layout']} export to {job.params['out']}"
 
 
-_jobs.job_panel(ws, JOB_KIND, "export_jobs", _describe, item="class",
-                summary=lambda job: job_export_report(ws, job).summary() if job.state == "done" else None)
+_jobs.job_panel(ws, JOB_KIND, "export_jobs", _describe, item="class")  # the last export's report: below
 
 done = [j for j in jobs.list_jobs(ws.catalog, JOB_KIND, limit=5) if j.state == "done"]
 if done:
